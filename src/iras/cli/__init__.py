@@ -1,0 +1,39 @@
+"""The `iras` command: one subcommand per module in this package.
+
+Each subcommand module offers `register(subparsers)`, which adds its parser and sets
+`run` (a function of the parsed arguments returning an exit code) as a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from iras import __version__
+from iras.cli import predict, provision, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iras",
+        description="IRAS: Image Recognition as a Service.",
+    )
+    parser.add_argument("--version", action="version", version=f"iras {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (serve, predict, provision):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    code: int = args.run(args)
+    return code

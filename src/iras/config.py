@@ -1,0 +1,215 @@
+"""IRAS configuration: one settings class, read from `IRAS_*` environment variables.
+
+Every process builds a `Settings` once at start-up and passes it explicitly to the
+factories that need it (`Worker(settings, clients)`, `create_app(settings)`); nothing
+reads the environment at import time. Defaults are safe for a laptop; on AWS only the
+resource names (and perhaps the region) need setting. Credentials never live here: they
+come from the standard AWS chain (environment, profile, instance role).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All of IRAS's knobs, each one an `IRAS_<FIELD>` environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IRAS_",
+        extra="ignore",
+        frozen=True,
+        protected_namespaces=(),
+        populate_by_name=True,
+    )
+
+    # --- where AWS is -------------------------------------------------------------
+    region: str = Field(
+        "us-east-1",
+        description="AWS region of the buckets, queues and instances.",
+        validation_alias=AliasChoices("IRAS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"),
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description=(
+            "One endpoint for every AWS service (an embedded or emulated AWS). Unset means "
+            "real AWS, or the standard AWS_ENDPOINT_URL variable when that is set."
+        ),
+        validation_alias=AliasChoices("IRAS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+    )
+
+    # --- resource names -------------------------------------------------------------
+    input_bucket: str = Field("iras-input", description="S3 bucket that holds uploaded images.")
+    output_bucket: str = Field(
+        "iras-output",
+        description="S3 bucket that holds results (JSON per request, and label per name).",
+    )
+    request_queue: str = Field("iras-requests", description="SQS queue of classification requests.")
+    dead_letter_queue: str = Field(
+        "iras-requests-dlq",
+        description="SQS queue that receives requests which failed max_receive_count times.",
+    )
+    results_prefix: str = Field(
+        "results/", description="Key prefix of the per-request JSON results in the output bucket."
+    )
+    write_name_objects: bool = Field(
+        True,
+        description=(
+            "Also write each label as a plain-text object keyed by the image's name (without "
+            "extension) in the output bucket, as the CSE546 course's graders expect."
+        ),
+    )
+
+    # --- queue behaviour ------------------------------------------------------------
+    visibility_timeout_s: int = Field(
+        60,
+        ge=1,
+        le=43200,
+        description=(
+            "How long a received request stays hidden before another worker may take it. "
+            "Workers extend it for batches that run long."
+        ),
+    )
+    receive_wait_s: int = Field(
+        20, ge=0, le=20, description="SQS long-poll wait of one receive call."
+    )
+    max_receive_count: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Receives of one request before it moves to the dead-letter queue.",
+    )
+    message_retention_s: int = Field(
+        4 * 24 * 3600, ge=60, le=14 * 24 * 3600, description="How long SQS keeps an unread request."
+    )
+
+    # --- the classifier ---------------------------------------------------------------
+    model_name: str = Field(
+        "efficientnet_lite0",
+        description="Classifier to run: efficientnet_lite0 (default, weights ship with IRAS) or resnet18.",
+    )
+    model_weights: Path | None = Field(
+        None,
+        description=(
+            "File with the model's weights (a PyTorch state dict). Unset means the packaged "
+            "weights (efficientnet_lite0) or the torch hub cache (resnet18)."
+        ),
+    )
+    top_k: int = Field(5, ge=1, le=20, description="How many ranked labels each result carries.")
+    torch_threads: int = Field(
+        0, ge=0, le=256, description="Threads for one forward pass; 0 means one per CPU core."
+    )
+
+    # --- the worker ---------------------------------------------------------------------
+    batch_size: int = Field(8, ge=1, le=256, description="Most images in one forward pass.")
+    batch_wait_ms: int = Field(
+        40,
+        ge=0,
+        le=10_000,
+        description="How long a partly filled batch waits for more requests before it runs.",
+    )
+    receivers: int = Field(
+        2, ge=1, le=16, description="Concurrent SQS receive calls (each takes up to 10 messages)."
+    )
+    prefetch_batches: int = Field(
+        1,
+        ge=0,
+        le=8,
+        description=(
+            "Batches a worker receives and downloads ahead of the one the model is running. "
+            "More hides I/O better but holds messages another worker could take."
+        ),
+    )
+    idle_exit_s: float = Field(
+        120.0,
+        ge=0,
+        description="A worker with nothing to do for this long exits (0 = never).",
+    )
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="Longest a stopping worker waits for its batch in hand to finish."
+    )
+    instance_id: str | None = Field(
+        None,
+        description=(
+            "EC2 instance this worker runs on, terminated when it exits idle. 'auto' asks the "
+            "instance metadata service (IMDSv2); unset means not on EC2."
+        ),
+    )
+    imds_url: str = Field(
+        "http://169.254.169.254",
+        description="Instance metadata service, asked for the instance id when instance_id=auto.",
+    )
+    worker_name: str | None = Field(
+        None,
+        description="Name the worker puts in its results; defaults to the instance id or host:pid.",
+    )
+
+    # --- the gateway -------------------------------------------------------------------
+    reply_queue_prefix: str = Field(
+        "iras-replies",
+        description="Each gateway creates its own reply queue named <prefix>-<gateway id>.",
+    )
+    max_upload_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest image file accepted, in bytes."
+    )
+    max_request_bytes: int = Field(
+        200 * 1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body, in bytes; bigger uploads are cut off while streaming.",
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest image accepted, in pixels (width x height)."
+    )
+    max_files_per_request: int = Field(
+        500, ge=1, description="Most images in one POST /v1/classify."
+    )
+    wait_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description=(
+            "How long a waiting request (/upload, ?wait=true) waits for its result before a "
+            "504; the work goes on and the result lands in the output bucket."
+        ),
+    )
+    job_ttl_s: float = Field(
+        3600.0, gt=0, description="How long the gateway keeps a job's results in memory."
+    )
+    max_jobs_in_memory: int = Field(
+        10_000, ge=1, description="Most jobs kept in memory; the oldest are forgotten first."
+    )
+    send_batch_wait_ms: float = Field(
+        5.0,
+        ge=0,
+        description="How long a request waits for company before SendMessageBatch (0 = send at once).",
+    )
+
+    # --- AWS client behaviour -------------------------------------------------------
+    aws_max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts per AWS call (botocore standard retry mode)."
+    )
+    aws_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout to AWS.")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("results_prefix")
+    @classmethod
+    def _prefix_ends_with_slash(cls, value: str) -> str:
+        return value if not value or value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _queues_differ(self) -> Settings:
+        if self.request_queue == self.dead_letter_queue:
+            raise ValueError(
+                f"request_queue and dead_letter_queue must differ (both are {self.request_queue!r})"
+            )
+        return self

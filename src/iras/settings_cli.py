@@ -1,0 +1,30 @@
+"""Build `Settings` in a command-line program, turning bad values into one clear message."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from iras.config import Settings
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus command-line `overrides` (None means not given).
+
+    A bad value ends the program with exit code 2 and a line per problem that names the
+    environment variable, instead of a traceback.
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"])
+            print(
+                f"iras: invalid setting IRAS_{field.upper()}: {problem['msg']} "
+                f"(got {problem.get('input')!r})",
+                file=sys.stderr,
+            )
+        raise SystemExit(2) from None

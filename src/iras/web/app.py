@@ -1,0 +1,74 @@
+"""The FastAPI application factory: `create_app(settings)`.
+
+Nothing is global: the app builds its AWS clients, gateway and metrics in its lifespan
+from the settings it is given, so tests (and several gateways in one process) each get
+their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from iras import __version__
+from iras.aws import open_clients
+from iras.config import Settings
+from iras.web.errors import install_error_handlers
+from iras.web.gateway import Gateway
+from iras.web.metrics import GatewayMetrics
+from iras.web.routes import classify, course, jobs, ops, results
+from iras.web.uploads import BodySizeLimit
+
+#: The live page, in the repository's top-level `static/` folder.
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[3] / "static"
+
+#: Long polls the gateway keeps open at once (reply listener), for the connection pool.
+_GATEWAY_LONG_POLLS = 4
+
+
+def create_app(settings: Settings, static_dir: Path | None = DEFAULT_STATIC_DIR) -> FastAPI:
+    """The gateway app for `settings`; `static_dir=None` serves no page."""
+    metrics = GatewayMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_clients(settings, concurrent_long_polls=_GATEWAY_LONG_POLLS) as aws:
+            gateway = Gateway(settings, aws, metrics)
+            app.state.gateway = gateway
+            await gateway.start()
+            try:
+                yield
+            finally:
+                await gateway.stop()
+
+    app = FastAPI(
+        title="IRAS",
+        version=__version__,
+        summary="Image Recognition as a Service: ImageNet labels for uploaded images.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "other")
+        metrics.http_requests.labels(path, str(response.status_code)).inc()
+        metrics.http_latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    for module in (course, classify, results, jobs, ops):
+        app.include_router(module.router)
+    if static_dir is not None and static_dir.is_dir():
+        app.mount("/", StaticFiles(directory=static_dir, html=True), name="static")
+    return app

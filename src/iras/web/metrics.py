@@ -1,0 +1,61 @@
+"""Prometheus metrics of one gateway, in a registry of its own (one app, one registry).
+
+Names start with `iras_`. Latencies are histograms with buckets from 5 ms to 2 minutes:
+a warm answer takes tens of milliseconds, a cold fleet several seconds.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class GatewayMetrics:
+    """The gateway's counters, gauges and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "iras_http_requests", "HTTP requests answered", ["route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "iras_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.images_accepted = Counter(
+            "iras_images_accepted", "Images stored and queued for classification", registry=r
+        )
+        self.uploads_rejected = Counter(
+            "iras_uploads_rejected", "Uploads refused, by reason", ["reason"], registry=r
+        )
+        self.results = Counter(
+            "iras_results", "Results received from workers", ["outcome"], registry=r
+        )
+        self.unmatched_results = Counter(
+            "iras_unmatched_results",
+            "Results matching no pending request: duplicates (SQS delivers at least once) or forgotten jobs",
+            registry=r,
+        )
+        self.result_latency = Histogram(
+            "iras_result_latency_seconds",
+            "Time from queuing a request to its result reaching the gateway",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.wait_timeouts = Counter(
+            "iras_wait_timeouts", "Waiting requests answered 504 (result still to come)", registry=r
+        )
+        self.queue_messages = Gauge(
+            "iras_queue_messages",
+            "Messages in a queue, by queue and state (visible, in_flight)",
+            ["queue", "state"],
+            registry=r,
+        )
+        self.websockets = Gauge(
+            "iras_websocket_connections", "Open WebSocket subscriptions", registry=r
+        )

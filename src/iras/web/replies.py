@@ -1,0 +1,95 @@
+"""The gateway's own reply queue: created at start, drained into the job book, deleted at stop.
+
+One queue per gateway means several gateways run side by side and none takes another's
+results. One task long-polls it (several calls in flight under load), hands each result
+to the `JobBook`, and deletes in batches. A result that cannot be parsed is logged and
+deleted: it can never become valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from iras.aws import AwsClient
+from iras.backoff import backoff_s
+from iras.sqs import delete_batch
+
+log = logging.getLogger(__name__)
+
+ResultJson = dict[str, Any]
+
+
+async def create_reply_queue(sqs: AwsClient, name: str, wait_s: int) -> str:
+    """Create this gateway's reply queue; results older than a day are of no use."""
+    response = await sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "ReceiveMessageWaitTimeSeconds": str(wait_s),
+            "MessageRetentionPeriod": str(24 * 3600),
+            "VisibilityTimeout": "30",
+        },
+    )
+    return str(response["QueueUrl"])
+
+
+async def delete_reply_queue(sqs: AwsClient, url: str) -> None:
+    try:
+        await sqs.delete_queue(QueueUrl=url)
+    except (BotoCoreError, ClientError) as error:
+        log.warning("could not delete reply queue %s: %s", url, error)
+
+
+async def listen_for_replies(
+    sqs: AwsClient,
+    url: str,
+    wait_s: int,
+    deliver: Callable[[ResultJson], object],
+    pollers: int = 2,
+) -> None:
+    """Long-poll `url` with `pollers` concurrent receives until cancelled."""
+    await asyncio.gather(*(_poll(sqs, url, wait_s, deliver) for _ in range(pollers)))
+
+
+async def _poll(
+    sqs: AwsClient, url: str, wait_s: int, deliver: Callable[[ResultJson], object]
+) -> None:
+    failures = 0
+    while True:
+        try:
+            response = await sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
+            )
+        except (BotoCoreError, ClientError) as error:
+            failures += 1
+            delay_s = backoff_s(failures)
+            log.warning("receiving replies failed (%s); retrying in %.1f s", error, delay_s)
+            await asyncio.sleep(delay_s)
+            continue
+        failures = 0
+        messages = response.get("Messages", [])
+        for message in messages:
+            result = _parse(message.get("Body", ""))
+            if result is not None:
+                deliver(result)
+        if messages:
+            try:
+                await delete_batch(sqs, url, [m["ReceiptHandle"] for m in messages])
+            except (BotoCoreError, ClientError) as error:
+                log.warning("deleting %d replies failed: %s", len(messages), error)
+
+
+def _parse(body: str) -> ResultJson | None:
+    try:
+        result = json.loads(body)
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict) or not isinstance(result.get("request_id"), str):
+        log.error("dropping a reply that is not a result: %.200r", body)
+        return None
+    return result

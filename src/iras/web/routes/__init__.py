@@ -1,0 +1,1 @@
+"""One router per resource: the course protocol, classification, results, jobs, operations."""

@@ -1,0 +1,40 @@
+"""`POST /v1/classify`: one or many images in the field `files`, answered now or when done."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from iras.web.deps import GatewayDep, SubmitterDep
+from iras.web.lookup import job_json
+from iras.web.routes.submitting import accept_images, wait_timeout
+
+router = APIRouter(prefix="/v1", tags=["classification"])
+
+
+@router.post("/classify", summary="Classify images (multipart field `files`, one or many)")
+async def classify(
+    request: Request,
+    gateway: GatewayDep,
+    submitter: SubmitterDep,
+    wait: bool = Query(False, description="answer only once every image has its result"),
+) -> dict[str, Any]:
+    job = await accept_images(
+        request,
+        gateway,
+        submitter,
+        "files",
+        max_files=gateway.settings.max_files_per_request,
+        manifest=True,
+    )
+    if wait:
+        timeout_s = gateway.settings.wait_timeout_s
+        results = await asyncio.gather(
+            *(gateway.book.wait_for(ref.request_id, timeout_s) for ref in job.requests)
+        )
+        for ref, result in zip(job.requests, results, strict=True):
+            if result is None:
+                raise wait_timeout(gateway, ref.request_id)
+    return job_json(job, with_results=wait)

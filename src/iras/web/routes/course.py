@@ -1,0 +1,36 @@
+"""`POST /upload`: the CSE546 course workload generator's protocol.
+
+One image in the multipart field `myfile`; the answer, once classified, is the plain text
+`<name without extension>:<label>`. The generator sends a hundred of these at once and
+waits for each, so the handler holds the request open until the result arrives.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from iras.messages import name_stem
+from iras.web.deps import GatewayDep, SubmitterDep
+from iras.web.errors import ApiError
+from iras.web.routes.submitting import accept_images, wait_timeout
+
+router = APIRouter(tags=["course protocol"])
+
+
+@router.post(
+    "/upload",
+    response_class=PlainTextResponse,
+    summary="Classify one image (multipart field `myfile`); answers `name:label`",
+)
+async def upload(
+    request: Request, gateway: GatewayDep, submitter: SubmitterDep
+) -> PlainTextResponse:
+    job = await accept_images(request, gateway, submitter, "myfile", max_files=1, manifest=False)
+    (ref,) = job.requests
+    result = await gateway.book.wait_for(ref.request_id, gateway.settings.wait_timeout_s)
+    if result is None:
+        raise wait_timeout(gateway, ref.request_id)
+    if "error" in result:
+        raise ApiError(422, "unclassifiable", f"{ref.name!r}: {result['error']}")
+    return PlainTextResponse(f"{name_stem(ref.name)}:{result['label']}")

@@ -1,0 +1,44 @@
+"""Operations: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from iras.sqs import queue_depth
+from iras.web.deps import GatewayDep
+from iras.web.errors import ApiError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="AWS is reachable, the queues exist, work can be accepted")
+async def readyz(gateway: GatewayDep) -> dict[str, Any]:
+    if not gateway.ready.is_set() or gateway.request_queue_url is None:
+        raise ApiError(503, "not_ready", gateway.not_ready_reason, {"Retry-After": "2"})
+    try:
+        visible, in_flight = await queue_depth(gateway.aws.sqs, gateway.request_queue_url)
+    except (BotoCoreError, ClientError) as error:
+        raise ApiError(
+            503, "aws_unreachable", f"the request queue did not answer: {error}"
+        ) from None
+    return {
+        "status": "ready",
+        "gateway": gateway.id,
+        "reply_queue": gateway.reply_queue_url,
+        "backlog": visible,
+        "in_flight": in_flight,
+    }
+
+
+@router.get("/metrics", summary="Prometheus metrics (text format)")
+async def metrics(gateway: GatewayDep) -> Response:
+    return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,25 @@
+"""`GET /v1/results/{request_id}`: one result, from memory or the output bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from iras.web.deps import GatewayDep
+from iras.web.errors import ApiError
+from iras.web.lookup import find_result
+
+router = APIRouter(prefix="/v1", tags=["results"])
+
+
+@router.get("/results/{request_id}", summary="The result of one request")
+async def get_result(request_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    result = await find_result(gateway.settings, gateway.aws, gateway.book, request_id)
+    if result is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no result for request {request_id!r} (yet): it is unknown or still being classified",
+        )
+    return result

@@ -1,0 +1,146 @@
+"""Reading uploads: a body-size limit enforced while streaming, and multipart form checks.
+
+The limit is an ASGI middleware so that it applies before any parser buffers anything:
+a declared Content-Length over the limit is refused at once, and a body that streams
+past it is cut off at the byte where it does. Form parsing then checks the fields a
+route expects: which ones, how many files, how big each is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from iras.web.errors import ApiError
+from iras.web.validation import ImageInfo, clean_name, inspect_image
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Answer 413 to any request whose body is larger than `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": "request_too_large",
+                "detail": f"the request body is over {self.max_bytes:,} bytes "
+                "(IRAS_MAX_REQUEST_BYTES); send fewer or smaller images per request",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFile:
+    """An uploaded image that passed every check."""
+
+    name: str
+    blob: bytes
+    info: ImageInfo
+
+
+async def read_images(
+    request: Request,
+    field: str,
+    *,
+    max_files: int,
+    max_file_bytes: int,
+    max_pixels: int,
+) -> list[ImageFile]:
+    """The images in multipart field `field`, each checked; raise `ApiError`/`UploadRejected`."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise ApiError(
+            415,
+            "multipart_expected",
+            f"send the image(s) as multipart/form-data in the field {field!r} "
+            f"(got Content-Type {content_type or 'none'!r})",
+        )
+    try:
+        form = await request.form(max_files=max_files, max_fields=max_files + 16)
+    except (HTTPException, MultiPartException) as error:  # the parser's limits and syntax
+        detail = getattr(error, "detail", None) or getattr(error, "message", str(error))
+        raise ApiError(400, "invalid_form", f"cannot read the form: {detail}") from None
+    try:
+        entries = form.getlist(field)
+        files = [entry for entry in entries if isinstance(entry, UploadFile)]
+        others = sorted({key for key in form if key != field})
+        if not files:
+            detail = f"no file in the form field {field!r}"
+            if others:
+                detail += f" (fields sent: {', '.join(map(repr, others))})"
+            raise ApiError(400, "missing_file", detail)
+        if len(files) != len(entries):
+            raise ApiError(400, "not_a_file", f"the field {field!r} must carry files, not text")
+        return [await _check_file(upload, max_file_bytes, max_pixels) for upload in files]
+    finally:
+        await form.close()
+
+
+async def _check_file(upload: UploadFile, max_file_bytes: int, max_pixels: int) -> ImageFile:
+    name = clean_name(upload.filename)
+    if upload.size is not None and upload.size > max_file_bytes:
+        raise ApiError(
+            413,
+            "file_too_large",
+            f"{name!r} is {upload.size:,} bytes; the limit is {max_file_bytes:,} bytes "
+            "(IRAS_MAX_UPLOAD_BYTES)",
+        )
+    blob = await upload.read()
+    info = inspect_image(blob, name, max_pixels)
+    return ImageFile(name=name, blob=blob, info=info)

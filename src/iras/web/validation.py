@@ -1,0 +1,116 @@
+"""Is this upload an image IRAS will classify? Decided from the bytes, before anything is queued.
+
+The file name and the Content-Type header are the client's claims; the first bytes and the
+image header are facts. Only the header is parsed here (dimensions, format), never the
+pixels: a gateway that decoded every upload would spend its CPU on work the workers do
+anyway. The pixel limit stops decompression bombs before a worker would try to inflate one.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+#: Formats accepted, by the name Pillow gives them, with their media types.
+ALLOWED_FORMATS = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+ALLOWED_TEXT = "JPEG, PNG, WebP or GIF"
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+)
+
+#: Longest file name kept as metadata (characters, after cleaning).
+MAX_NAME_CHARS = 200
+
+
+class UploadRejected(ValueError):
+    """An upload that is refused; `code` and `detail` become the JSON error body."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+
+    @property
+    def media_type(self) -> str:
+        return ALLOWED_FORMATS[self.format]
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The image format the leading bytes announce, or None for anything else."""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def inspect_image(blob: bytes, name: str, max_pixels: int) -> ImageInfo:
+    """Check `blob` is an allowed image within `max_pixels`; raise `UploadRejected` if not."""
+    if not blob:
+        raise UploadRejected(400, "empty_file", f"{name!r} is empty: an image file is expected")
+    sniffed = sniff_format(blob[:16])
+    if sniffed is None:
+        raise UploadRejected(
+            415,
+            "unsupported_media_type",
+            f"{name!r} is not a {ALLOWED_TEXT} image (judged by its content, not its name)",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(blob), formats=[sniffed]) as image:
+                width, height = image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels(name, None, max_pixels) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise UploadRejected(
+            400, "invalid_image", f"{name!r} looks like {sniffed} but its header is broken: {error}"
+        ) from None
+    if width < 1 or height < 1:
+        raise UploadRejected(400, "invalid_image", f"{name!r} has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise _too_many_pixels(name, (width, height), max_pixels)
+    return ImageInfo(format=sniffed, width=width, height=height)
+
+
+def clean_name(raw: str | None) -> str:
+    """A file name fit to keep as metadata: no folders, no control characters, bounded.
+
+    Names are only labels in results; keys in S3 are server-made ids, so nothing here can
+    reach a path. An empty result becomes "image".
+    """
+    base = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    cleaned = printable.strip().lstrip(".")[:MAX_NAME_CHARS]
+    return cleaned or "image"
+
+
+def _too_many_pixels(name: str, size: tuple[int, int] | None, max_pixels: int) -> UploadRejected:
+    shown = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels" if size else "too many pixels"
+    return UploadRejected(
+        413,
+        "too_many_pixels",
+        f"{name!r} has {shown}; the limit is {max_pixels:,} pixels (IRAS_MAX_IMAGE_PIXELS)",
+    )

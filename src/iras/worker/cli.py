@@ -1,0 +1,107 @@
+"""`iras-worker`: run one app-tier worker until it is stopped or goes idle."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from iras.aws import open_clients
+from iras.config import Settings
+from iras.model import ModelError
+from iras.provision import find_queue_url
+from iras.settings_cli import load_settings
+from iras.worker.instance import InstanceIdError, resolve_instance_id, terminate_instance
+from iras.worker.worker import ExitReason, Worker
+
+log = logging.getLogger("iras.worker")
+
+DESCRIPTION = """\
+Run one IRAS app-tier worker. It long-polls the request queue, classifies images in
+batches, writes each result to the output bucket and the requester's reply queue, and
+deletes the request. On SIGTERM or SIGINT it stops receiving, hands back requests it has
+not started, finishes the batch in hand and exits 0. With nothing to do for
+IRAS_IDLE_EXIT_S seconds it exits by itself and, when it knows its EC2 instance
+(IRAS_INSTANCE_ID, or 'auto' for the metadata service), terminates that instance.
+
+Every setting is an IRAS_* environment variable (see the README's configuration table);
+the options below override the most common ones. AWS credentials come from the standard
+AWS chain; AWS_ENDPOINT_URL or IRAS_ENDPOINT_URL points at an emulated AWS.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iras-worker",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--endpoint-url", help="AWS endpoint (IRAS_ENDPOINT_URL)")
+    parser.add_argument("--model", dest="model_name", help="model name (IRAS_MODEL_NAME)")
+    parser.add_argument(
+        "--batch-size", type=int, help="most images per forward pass (IRAS_BATCH_SIZE)"
+    )
+    parser.add_argument(
+        "--batch-wait-ms", type=int, help="wait for a partly filled batch (IRAS_BATCH_WAIT_MS)"
+    )
+    parser.add_argument(
+        "--idle-exit-s",
+        type=float,
+        help="exit after this long with nothing to do (IRAS_IDLE_EXIT_S)",
+    )
+    parser.add_argument(
+        "--instance-id", help="EC2 instance to terminate on idle exit, or 'auto' (IRAS_INSTANCE_ID)"
+    )
+    parser.add_argument("--name", dest="worker_name", help="name put in results (IRAS_WORKER_NAME)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    settings = load_settings(**vars(args))
+    try:
+        return asyncio.run(run_worker(settings))
+    except (ModelError, InstanceIdError, LookupError) as error:
+        log.error("%s", error)
+        return 1
+
+
+async def run_worker(settings: Settings) -> int:
+    """Load the model, connect, work; terminate the own instance after an idle exit."""
+    from iras.model import load_classifier  # torch loads here, not for `--help`
+
+    instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
+    classifier = await asyncio.to_thread(
+        load_classifier, settings.model_name, settings.model_weights, settings.torch_threads
+    )
+    async with open_clients(settings, concurrent_long_polls=settings.receivers) as aws:
+        queue_url = await find_queue_url(aws.sqs, settings.request_queue)
+        if queue_url is None:
+            raise LookupError(
+                f"request queue {settings.request_queue!r} does not exist at "
+                f"{settings.endpoint_url or 'AWS'}: run `iras provision` first"
+            )
+        worker = Worker(
+            settings,
+            aws,
+            classifier,
+            request_queue_url=queue_url,
+            name=settings.worker_name or instance_id or f"{socket.gethostname()}:{os.getpid()}",
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, worker.stop)
+        reason = await worker.run()
+        if reason is ExitReason.IDLE and instance_id:
+            await terminate_instance(aws.ec2, instance_id)
+    return 0

@@ -1,0 +1,128 @@
+"""Make a batch's results durable, tell the requesters, then forget the requests.
+
+The order is what makes IRAS lose nothing: first the output bucket (so a result survives
+any gateway), then the reply queues (so waiting clients hear at once), and only then the
+delete from the request queue. A step that fails leaves its message undeleted, to be
+delivered again; writing the same result twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from iras.aws import AwsClients
+from iras.config import Settings
+from iras.keys import result_key
+from iras.messages import Result, encode_result, name_stem
+from iras.sqs import MISSING_QUEUE_CODES, delete_batch, send_batch
+from iras.worker.receiving import Received
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A received request and the result to publish for it."""
+
+    received: Received
+    result: Result
+
+
+class Publisher:
+    """Stores results, sends replies and deletes requests for one worker."""
+
+    def __init__(self, settings: Settings, aws: AwsClients, request_queue_url: str) -> None:
+        self._settings = settings
+        self._aws = aws
+        self._request_queue_url = request_queue_url
+
+    async def publish(self, outgoing: Sequence[Outgoing]) -> list[Received]:
+        """Publish `outgoing`; return the messages that were deleted (fully handled)."""
+        stored = await self._store(outgoing)
+        replied = await self._reply(stored)
+        return await self.delete([item.received for item in replied])
+
+    async def delete(self, messages: Sequence[Received]) -> list[Received]:
+        """Delete `messages` from the request queue; return those that were deleted."""
+        if not messages:
+            return []
+        try:
+            failed = set(
+                await delete_batch(
+                    self._aws.sqs,
+                    self._request_queue_url,
+                    [message.receipt_handle for message in messages],
+                )
+            )
+        except (BotoCoreError, ClientError) as error:
+            log.warning("deleting %d requests failed: %s", len(messages), error)
+            return []
+        return [message for i, message in enumerate(messages) if i not in failed]
+
+    async def _store(self, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
+        written = await asyncio.gather(*(self._store_one(item.result) for item in outgoing))
+        return [item for item, ok in zip(outgoing, written, strict=True) if ok]
+
+    async def _store_one(self, result: Result) -> bool:
+        s3, bucket = self._aws.s3, self._settings.output_bucket
+        puts = [
+            s3.put_object(
+                Bucket=bucket,
+                Key=result_key(self._settings, result.request_id),
+                Body=encode_result(result).encode("utf-8"),
+                ContentType="application/json",
+            )
+        ]
+        stem = name_stem(result.name)
+        if self._settings.write_name_objects and result.label is not None and stem:
+            puts.append(
+                s3.put_object(
+                    Bucket=bucket,
+                    Key=stem,
+                    Body=result.label.encode("utf-8"),
+                    ContentType="text/plain; charset=utf-8",
+                )
+            )
+        try:
+            await asyncio.gather(*puts)
+        except (BotoCoreError, ClientError) as error:
+            log.warning("storing result %s failed: %s", result.request_id, error)
+            return False
+        return True
+
+    async def _reply(self, stored: Sequence[Outgoing]) -> list[Outgoing]:
+        by_queue: dict[str | None, list[Outgoing]] = defaultdict(list)
+        for item in stored:
+            request = item.received.request
+            by_queue[request.reply_to if request else None].append(item)
+        answered = await asyncio.gather(
+            *(self._reply_to(queue_url, items) for queue_url, items in by_queue.items())
+        )
+        return [item for items in answered for item in items]
+
+    async def _reply_to(self, queue_url: str | None, items: list[Outgoing]) -> list[Outgoing]:
+        """Send results to one reply queue; return the items that need no retry."""
+        if queue_url is None:
+            return items  # nobody listens: the output bucket is the answer
+        try:
+            failed = set(
+                await send_batch(
+                    self._aws.sqs, queue_url, [encode_result(item.result) for item in items]
+                )
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] in MISSING_QUEUE_CODES:
+                log.info("reply queue %s is gone; results stay in the output bucket", queue_url)
+                return items
+            log.warning("replying to %s failed: %s", queue_url, error)
+            return []
+        except BotoCoreError as error:
+            log.warning("replying to %s failed: %s", queue_url, error)
+            return []
+        return [item for i, item in enumerate(items) if i not in failed]

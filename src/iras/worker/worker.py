@@ -1,0 +1,342 @@
+"""The app-tier worker: receive, batch, download, classify, publish, delete.
+
+Three loops share one event loop. Receivers keep the inbox stocked; the fetcher takes a
+batch from it and downloads its images; the runner classifies one batch at a time in a
+thread and hands its results to a publish task. A semaphore of `prefetch_batches + 1`
+slots lets the fetcher work on batch N+1 while the model runs batch N, and no further:
+messages a worker holds are hidden from the rest of the fleet.
+
+Stopping (`stop()`, SIGTERM) follows arq's order: stop pulling, hand back what was not
+started (visibility 0, so another worker takes it at once), let the batch in hand finish
+and publish within `shutdown_grace_s`, then return. A worker with nothing to do for
+`idle_exit_s` stops the same way, by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from iras.aws import AwsClients
+from iras.config import Settings
+from iras.model import ImageError, Outcome
+from iras.sqs import SQS_BATCH_LIMIT, change_visibility_batch
+from iras.worker.batch import Batch, answer_batch, make_result
+from iras.worker.downloading import download_batch
+from iras.worker.held import HeldMessages
+from iras.worker.inbox import Inbox
+from iras.worker.publishing import Outgoing, Publisher
+from iras.worker.receiving import Received, receive_until
+
+log = logging.getLogger(__name__)
+
+
+#: How long a stopping worker lets its in-flight receives return before cancelling them.
+RECEIVE_DRAIN_S = 2.0
+
+
+class BatchClassifier(Protocol):
+    """What the worker needs of a model: a name, and one outcome per image, in order.
+
+    `iras.model.Classifier` is one; tests wrap it (to make it slow, say) without
+    subclassing, and the worker module imports no torch until a model is loaded.
+    """
+
+    name: str
+
+    def classify(self, blobs: Sequence[bytes], top_k: int = 5) -> list[Outcome]: ...
+
+
+class ExitReason(enum.Enum):
+    STOPPED = "stopped"  # asked to stop (SIGTERM, scale-in)
+    IDLE = "idle"  # nothing to do for idle_exit_s
+
+
+class Worker:
+    """One worker process's pipeline. `run()` until `stop()` or idle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        aws: AwsClients,
+        classifier: BatchClassifier,
+        *,
+        request_queue_url: str,
+        name: str,
+    ) -> None:
+        self._settings = settings
+        self._aws = aws
+        self._classifier = classifier
+        self._queue_url = request_queue_url
+        self.name = name
+        self._publisher = Publisher(settings, aws, request_queue_url)
+        self._inbox: Inbox[Received] = Inbox(settings.batch_size + SQS_BATCH_LIMIT)
+        self._held = HeldMessages()
+        self._slots = asyncio.Semaphore(settings.prefetch_batches + 1)
+        self._ready: asyncio.Queue[Batch | None] = asyncio.Queue()
+        self._fetching: list[Received] = []
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._exit_reason = ExitReason.STOPPED
+        self._last_active = time.monotonic()
+        self.batches_done = 0
+
+    def stop(self) -> None:
+        """Begin a graceful stop (safe to call from a signal handler on the loop)."""
+        self._stop.set()
+
+    async def run(self) -> ExitReason:
+        """Work until stopped or idle; return why it ended."""
+        log.info(
+            "worker %s up: model %s, batch %d, wait %d ms, %d receivers, queue %s",
+            self.name,
+            self._classifier.name,
+            self._settings.batch_size,
+            self._settings.batch_wait_ms,
+            self._settings.receivers,
+            self._queue_url,
+        )
+        receivers = [
+            asyncio.create_task(
+                receive_until(
+                    self._stop,
+                    self._aws.sqs,
+                    self._queue_url,
+                    self._inbox,
+                    self._settings.receive_wait_s,
+                    self._settings.visibility_timeout_s,
+                    self._on_received,
+                ),
+                name=f"receiver-{i}",
+            )
+            for i in range(self._settings.receivers)
+        ]
+        fetcher = asyncio.create_task(self._fetch_loop(), name="fetcher")
+        runner = asyncio.create_task(self._run_loop(), name="runner")
+        helpers = [
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+            asyncio.create_task(self._idle_watch_loop(), name="idle-watch"),
+        ]
+        stopped = asyncio.create_task(self._stop.wait())
+        await asyncio.wait([stopped, fetcher, runner], return_when=asyncio.FIRST_COMPLETED)
+        for task in (fetcher, runner):  # a crashed loop is a bug: surface it
+            if task.done() and not task.cancelled() and task.exception():
+                self._stop.set()
+                log.error("worker loop %s crashed", task.get_name(), exc_info=task.exception())
+        await self._shut_down(receivers, fetcher, runner)
+        stopped.cancel()
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, stopped, return_exceptions=True)
+        log.info(
+            "worker %s exits (%s) after %d batches",
+            self.name,
+            self._exit_reason.value,
+            self.batches_done,
+        )
+        return self._exit_reason
+
+    # --- the loops ------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        settings = self._settings
+        while True:
+            await self._slots.acquire()
+            messages = await self._inbox.take_batch(
+                settings.batch_size, settings.batch_wait_ms / 1000.0
+            )
+            self._fetching = messages
+            batch = await download_batch(self._aws.s3, settings.input_bucket, messages)
+            self._fetching = []
+            self._settle_unclassifiable(batch)
+            if batch.images:
+                self._ready.put_nowait(batch)
+            else:
+                self._slots.release()
+
+    async def _run_loop(self) -> None:
+        while (batch := await self._ready.get()) is not None:
+            try:
+                await self._classify_and_publish(batch)
+            finally:
+                self._slots.release()
+                self._last_active = time.monotonic()
+
+    async def _classify_and_publish(self, batch: Batch) -> None:
+        blobs = [blob for _, blob in batch.images]
+        started = time.perf_counter()
+        try:
+            outcomes = await asyncio.to_thread(
+                self._classifier.classify, blobs, self._settings.top_k
+            )
+        except Exception:
+            # The classifier isolates bad images itself; reaching here is a model failure.
+            # Leave the messages to be delivered again (and dead-lettered if it persists).
+            log.exception("classifying a batch of %d failed; messages will be retried", len(blobs))
+            self._forget([received for received, _ in batch.images])
+            return
+        inference_ms = (time.perf_counter() - started) * 1000.0
+        timings = {
+            "download_ms": round(batch.download_ms, 1),
+            "inference_ms": round(inference_ms, 1),
+            "batch_size": float(len(blobs)),
+        }
+        outgoing = answer_batch(
+            batch.images,
+            outcomes,
+            model=self._classifier.name,
+            worker=self.name,
+            batch_timings=timings,
+        )
+        errors = sum(isinstance(outcome, ImageError) for outcome in outcomes)
+        self.batches_done += 1
+        log.info(
+            "batch %d: %d images, %d errors, download %.0f ms, inference %.0f ms (%.1f ms/image)",
+            self.batches_done,
+            len(blobs),
+            errors,
+            batch.download_ms,
+            inference_ms,
+            inference_ms / len(blobs),
+        )
+        self._spawn_publish(outgoing)
+
+    async def _heartbeat_loop(self) -> None:
+        """Extend the visibility of held messages before it runs out."""
+        timeout_s = self._settings.visibility_timeout_s
+        period_s = max(0.5, timeout_s / 4)
+        while True:
+            await asyncio.sleep(period_s)
+            now = time.monotonic()
+            due = self._held.due_for_extension(now, margin_s=timeout_s / 2)
+            if not due:
+                continue
+            try:
+                failed = set(
+                    await change_visibility_batch(self._aws.sqs, self._queue_url, due, timeout_s)
+                )
+            except (BotoCoreError, ClientError) as error:
+                log.warning("extending visibility of %d messages failed: %s", len(due), error)
+                continue
+            for i, handle in enumerate(due):
+                if i not in failed:
+                    self._held.extended(handle, now, timeout_s)
+            log.info(
+                "extended visibility of %d held messages by %d s", len(due) - len(failed), timeout_s
+            )
+
+    async def _idle_watch_loop(self) -> None:
+        idle_exit_s = self._settings.idle_exit_s
+        if idle_exit_s <= 0:
+            return
+        while True:
+            await asyncio.sleep(min(1.0, idle_exit_s / 4))
+            idle_for_s = time.monotonic() - self._last_active
+            if len(self._held) == 0 and idle_for_s >= idle_exit_s:
+                log.info("idle for %.1f s: exiting", idle_for_s)
+                self._exit_reason = ExitReason.IDLE
+                self._stop.set()
+                return
+
+    # --- bookkeeping ------------------------------------------------------------------
+
+    def _on_received(self, messages: Sequence[Received]) -> None:
+        now = time.monotonic()
+        for message in messages:
+            self._held.add(message.receipt_handle, now, self._settings.visibility_timeout_s)
+        if messages:
+            self._last_active = now
+
+    def _forget(self, messages: Sequence[Received]) -> None:
+        for message in messages:
+            self._held.discard(message.receipt_handle)
+
+    def _settle_unclassifiable(self, batch: Batch) -> None:
+        """Answer gone inputs with an error, drop malformed messages, let failures retry."""
+        self._forget(batch.retry)
+        for message in batch.malformed:
+            log.error("deleting malformed message %s: %s", message.message_id, message.problem)
+        answers = [
+            Outgoing(
+                received,
+                make_result(
+                    received.request,
+                    ImageError("the uploaded image is no longer in the input bucket"),
+                    model=self._classifier.name,
+                    worker=self.name,
+                    timings={},
+                ),
+            )
+            for received in batch.missing
+            if received.request is not None
+        ]
+        if answers or batch.malformed:
+            self._spawn_publish(answers, also_delete=batch.malformed)
+
+    def _spawn_publish(
+        self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received] = ()
+    ) -> None:
+        task = asyncio.create_task(self._publish(outgoing, also_delete))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received]) -> None:
+        try:
+            await self._publisher.publish(outgoing)
+            await self._publisher.delete(also_delete)
+        finally:
+            # Whatever was not deleted comes back after its visibility timeout.
+            self._forget([item.received for item in outgoing])
+            self._forget(also_delete)
+
+    # --- stopping ------------------------------------------------------------------------
+
+    async def _shut_down(
+        self,
+        receivers: list[asyncio.Task[None]],
+        fetcher: asyncio.Task[None],
+        runner: asyncio.Task[None],
+    ) -> None:
+        fetcher.cancel()  # no new batch starts
+        await asyncio.gather(fetcher, return_exceptions=True)
+        # Receives in flight finish (on a busy queue they return at once, with messages to
+        # hand back); receivers waiting for room are woken by the drain and stop; long
+        # polls of an empty queue are cancelled after a short grace.
+        unstarted = self._inbox.drain() + self._fetching
+        _, parked = await asyncio.wait(receivers, timeout=RECEIVE_DRAIN_S)
+        for task in parked:
+            task.cancel()
+        await asyncio.gather(*receivers, return_exceptions=True)
+        unstarted += self._inbox.drain()
+        while not self._ready.empty():
+            batch = self._ready.get_nowait()
+            if batch is not None:
+                unstarted += [received for received, _ in batch.images]
+        self._ready.put_nowait(None)  # the runner ends after the batch in hand
+        await self._hand_back(unstarted)
+        done, _ = await asyncio.wait([runner], timeout=self._settings.shutdown_grace_s)
+        if not done:
+            log.warning(
+                "batch in hand still running after %.0f s; leaving it",
+                self._settings.shutdown_grace_s,
+            )
+            runner.cancel()
+        if self._publishing:
+            await asyncio.wait(self._publishing, timeout=self._settings.shutdown_grace_s)
+
+    async def _hand_back(self, messages: Sequence[Received]) -> None:
+        """Make unstarted messages visible again at once, for another worker to take."""
+        if not messages:
+            return
+        handles = [message.receipt_handle for message in messages]
+        with contextlib.suppress(BotoCoreError, ClientError):
+            await change_visibility_batch(self._aws.sqs, self._queue_url, handles, 0)
+        self._forget(messages)
+        log.info("handed back %d unstarted messages", len(messages))

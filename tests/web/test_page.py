@@ -1,0 +1,231 @@
+"""The live page (`static/`) in a real browser, against the real stack.
+
+The page is the one `iras serve` serves at `/`: the `service` fixture runs the same app
+factory (`create_app(settings)`) on a free port, with a real worker and the embedded AWS
+behind it, and that gateway mounts the repository's `static/` folder. The browser is
+Debian's Chromium (`apt-get install chromium`) driven by Playwright from PyPI; nothing is
+downloaded (`playwright install` is never run). Screenshots go to `test-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.support import image_bytes
+from tests.web.conftest import Service
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Locator, Page, WebSocketRoute
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: How long a card may take from upload to label (a cold model on a busy 2-core machine).
+CLASSIFIED_TIMEOUT_MS = 60_000
+
+playwright_api = pytest.importorskip(
+    "playwright.async_api",
+    reason="the browser tests need the playwright package (pip install -e '.[dev]')",
+)
+expect = playwright_api.expect
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def open_page(
+    browser: Browser, service: Service, errors: list[str], width: int = 1280
+) -> Page:
+    """A new tab on the service's page, once its scripts are running; JS errors go to `errors`."""
+    page = await browser.new_page(viewport={"width": width, "height": 900})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await page.goto(f"{service.url}/")
+    await expect(page.locator("html")).to_have_attribute("data-ready", "true")
+    return page
+
+
+def write_images(folder: Path, count: int, first_seed: int) -> list[Path]:
+    paths = []
+    for index in range(count):
+        path = folder / f"photo_{index}.jpg"
+        path.write_bytes(image_bytes(seed=first_seed + index))
+        paths.append(path)
+    return paths
+
+
+def card_named(page: Page, name: str) -> Locator:
+    return page.get_by_test_id("card").filter(
+        has=page.get_by_test_id("card-name").get_by_text(name, exact=True)
+    )
+
+
+async def worker_result(service: Service, card: Locator) -> dict[str, Any]:
+    """What the worker returned for the request behind `card`, from the API."""
+    request_id = await card.get_attribute("data-request-id")
+    assert request_id, "a classified card names its request"
+    response = await service.http.get(f"/v1/results/{request_id}")
+    assert response.status_code == 200
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_five_images_show_their_labels_live(
+    browser: Browser, service: Service, tmp_path: Path
+) -> None:
+    errors: list[str] = []
+    page = await open_page(browser, service, errors)
+    paths = write_images(tmp_path, 5, first_seed=60)
+
+    await page.get_by_test_id("file-input").set_input_files(paths)
+
+    cards = page.get_by_test_id("card")
+    await expect(cards).to_have_count(5)
+    classified = page.locator('[data-testid="card"][data-status="classified"]')
+    await expect(classified).to_have_count(5, timeout=CLASSIFIED_TIMEOUT_MS)
+    await expect(page.get_by_test_id("done-count")).to_have_text("5/5")
+    await expect(page.get_by_test_id("rate")).not_to_have_text("0.0 img/s")
+
+    request_ids = set()
+    for path in paths:
+        card = card_named(page, path.name)
+        await expect(card.get_by_test_id("status")).to_have_text("Classified")
+        result = await worker_result(service, card)
+        request_ids.add(result["request_id"])
+        assert result["name"] == path.name
+        label = await card.get_by_test_id("label").text_content()
+        assert label and label == result["label"]
+        top_labels = await card.get_by_test_id("top-item").locator(".top-label").all_text_contents()
+        assert top_labels == [entry["label"] for entry in result["top"][:3]]
+        for score in await card.get_by_test_id("score").all_text_contents():
+            assert re.fullmatch(r"(\d{1,3}\.\d|<0\.1)%", score)
+    assert len(request_ids) == 5
+    assert errors == []
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "page.png", full_page=True)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.screenshot(path=ARTIFACTS / "page-phone.png", full_page=True)
+
+
+async def test_a_refused_file_shows_the_server_error_beside_a_classified_one(
+    browser: Browser, service: Service, tmp_path: Path
+) -> None:
+    bad = tmp_path / "x.jpg"
+    bad.write_text("this is text, not a JPEG")
+    good = tmp_path / "good.png"
+    good.write_bytes(image_bytes(seed=5, fmt="PNG"))
+    refusal = await service.http.post(
+        "/v1/classify", files={"files": ("x.jpg", bad.read_bytes(), "image/jpeg")}
+    )
+    assert refusal.status_code == 415
+    errors: list[str] = []
+    page = await open_page(browser, service, errors)
+
+    await page.get_by_test_id("file-input").set_input_files([bad, good])
+
+    bad_card, good_card = card_named(page, "x.jpg"), card_named(page, "good.png")
+    await expect(bad_card.get_by_test_id("status")).to_have_text("Error")
+    await expect(bad_card.get_by_test_id("error")).to_have_text(refusal.json()["detail"])
+    await expect(bad_card.get_by_test_id("label")).to_be_hidden()
+    await expect(good_card).to_have_attribute(
+        "data-status", "classified", timeout=CLASSIFIED_TIMEOUT_MS
+    )
+    label = await good_card.get_by_test_id("label").text_content()
+    assert label and label == (await worker_result(service, good_card))["label"]
+    await expect(page.get_by_test_id("done-count")).to_have_text("2/2")
+    # The browser logs the 415 itself; no other error may appear.
+    assert [e for e in errors if "415" not in e] == []
+
+
+async def test_a_dropped_socket_catches_up_and_reconnects(
+    browser: Browser, service: Service, tmp_path: Path
+) -> None:
+    """The first socket of every job is cut before any result: the page must GET the job,
+    reconnect, and still show every label."""
+    attempts: dict[str, int] = {}
+
+    async def drop_first(route: WebSocketRoute) -> None:
+        attempts[route.url] = attempts.get(route.url, 0) + 1
+        if attempts[route.url] == 1:
+            await route.close(code=4000, reason="dropped by the test")
+        else:
+            route.connect_to_server()
+
+    job_gets: list[str] = []
+    errors: list[str] = []
+    page = await browser.new_page()
+    await page.route_web_socket(re.compile(r".*/v1/jobs/[^/]+/ws$"), drop_first)
+    page.on(
+        "request",
+        lambda r: job_gets.append(r.url) if re.search(r"/v1/jobs/[^/]+$", r.url) else None,
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{service.url}/")
+    await expect(page.locator("html")).to_have_attribute("data-ready", "true")
+
+    await page.get_by_test_id("file-input").set_input_files(write_images(tmp_path, 3, 80))
+
+    classified = page.locator('[data-testid="card"][data-status="classified"]')
+    await expect(classified).to_have_count(3, timeout=CLASSIFIED_TIMEOUT_MS)
+    await expect(page.get_by_test_id("done-count")).to_have_text("3/3")
+    assert len(attempts) == 3, "one job per image, each followed over its own socket"
+    assert len(job_gets) >= 3, "each dropped socket is followed by a catch-up GET"
+    assert errors == []
+
+
+async def test_pure_helpers_in_the_browser(browser: Browser, service: Service) -> None:
+    errors: list[str] = []
+    page = await open_page(browser, service, errors)
+    values = await page.evaluate(
+        """async () => {
+          const f = await import("/js/format.js");
+          const b = await import("/js/backoff.js");
+          const u = await import("/js/uploader.js");
+          return {
+            percent: [0.8234, 0.0004, 1, NaN].map(f.formatPercent),
+            elapsed: [4200, 65000, 3725000].map(f.formatElapsed),
+            rate: f.formatRate(f.ratePerSecond(5, 2000)),
+            backoff: [0, 3, 10].map((n) => b.backoffDelayMs(n, {}, () => 1)),
+            retryAfter: [b.retryAfterMs("2", 100), b.retryAfterMs(null, 100)],
+            groups: [5, 7, 100].map((n) => u.groupSizes(n, 6, 8)),
+          };
+        }"""
+    )
+    assert values == {
+        "percent": ["82.3%", "<0.1%", "100.0%", "\u2013"],
+        "elapsed": ["4.2 s", "1:05", "1:02:05"],
+        "rate": "2.5 img/s",
+        # 500 ms doubled per attempt, capped at 15 s; random() = 1 takes the whole ceiling.
+        "backoff": [500, 4000, 15000],
+        "retryAfter": [2000, 100],
+        # Every lane busy first, then groups of at most 8.
+        "groups": [[1] * 5, [2, 1, 1, 1, 1, 1], [8] * 9 + [7] * 4],
+    }
+    assert errors == []

@@ -1,0 +1,225 @@
+"""Bad uploads get a clear 4xx JSON answer, quickly, and nothing is queued for them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import struct
+import zlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from PIL import Image
+
+from iras.aws import open_clients
+from iras.config import Settings
+from iras.web.validation import UploadRejected, clean_name, inspect_image, sniff_format
+from tests.support import image_bytes
+from tests.web.conftest import Service, serve_gateway, wait_ready
+
+
+def encoded(fmt: str, size: tuple[int, int] = (8, 8), mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares `width` x `height` but carries no pixels: a would-be bomb."""
+    full = encoded("PNG", (1, 1))
+    ihdr = full[8 : 8 + 25]
+    body = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body))
+    assert len(chunk) == len(ihdr)
+    return full[:8] + chunk + full[8 + 25 :]
+
+
+@pytest.mark.parametrize(
+    ("head", "fmt"),
+    [
+        (encoded("JPEG"), "JPEG"),
+        (encoded("PNG"), "PNG"),
+        (encoded("GIF", mode="P"), "GIF"),
+        (encoded("WEBP"), "WEBP"),
+        (encoded("BMP"), None),
+        (b"%PDF-1.7", None),
+        (b"", None),
+    ],
+)
+def test_sniff_format(head: bytes, fmt: str | None) -> None:
+    assert sniff_format(head[:16]) == fmt
+
+
+@pytest.mark.parametrize(
+    ("blob", "status", "code"),
+    [
+        (b"", 400, "empty_file"),
+        (b"hello, I am text", 415, "unsupported_media_type"),
+        (encoded("BMP"), 415, "unsupported_media_type"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 400, "invalid_image"),
+        (png_header_only(50_000, 50_000), 413, "too_many_pixels"),
+    ],
+)
+def test_inspect_image_rejections(blob: bytes, status: int, code: str) -> None:
+    with pytest.raises(UploadRejected) as rejected:
+        inspect_image(blob, "x.jpg", max_pixels=10_000_000)
+    assert (rejected.value.status, rejected.value.code) == (status, code)
+
+
+def test_inspect_image_accepts_and_measures() -> None:
+    info = inspect_image(encoded("PNG", (30, 20)), "a.png", max_pixels=600)
+    assert (info.format, info.width, info.height, info.media_type) == ("PNG", 30, 20, "image/png")
+    with pytest.raises(UploadRejected, match="limit is 599"):
+        inspect_image(encoded("PNG", (30, 20)), "a.png", max_pixels=599)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("cat.jpg", "cat.jpg"),
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("a\x00b\r\nc.png", "abc.png"),
+        ("..", "image"),
+        ("", "image"),
+        (None, "image"),
+        ("x" * 500 + ".jpg", "x" * 200),
+        ("  spaced .jpg ", "spaced .jpg"),
+    ],
+)
+def test_clean_name(raw: str | None, clean: str) -> None:
+    assert clean_name(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "status", "code"),
+    [
+        ({"myfile": ("a.jpg", b"")}, None, 400, "empty_file"),
+        ({"myfile": ("a.jpg", b"GIF? no, text")}, None, 415, "unsupported_media_type"),
+        ({"other": ("a.jpg", image_bytes())}, None, 400, "missing_file"),
+        (None, {"myfile": "just text"}, 415, "multipart_expected"),
+        ({"x": ("a.jpg", image_bytes())}, {"myfile": "text"}, 400, "missing_file"),
+    ],
+    ids=["empty", "text", "wrong-field", "urlencoded", "text-in-file-field"],
+)
+async def test_upload_validation_errors(
+    gateway_only: Service,
+    files: dict | None,  # type: ignore[type-arg]
+    data: dict | None,  # type: ignore[type-arg]
+    status: int,
+    code: str,
+) -> None:
+    response = await gateway_only.http.post("/upload", files=files, data=data)
+    assert response.status_code == status
+    body = response.json()
+    assert body["error"] == code and body["detail"]
+
+
+async def test_two_files_on_upload_are_refused(gateway_only: Service) -> None:
+    files = [("myfile", ("a.jpg", image_bytes())), ("myfile", ("b.jpg", image_bytes()))]
+    response = await gateway_only.http.post("/upload", files=files)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_form"
+
+
+async def test_not_multipart_is_refused(gateway_only: Service) -> None:
+    response = await gateway_only.http.post(
+        "/v1/classify", content=b"raw", headers={"content-type": "image/jpeg"}
+    )
+    assert response.status_code == 415
+    assert response.json()["error"] == "multipart_expected"
+
+
+async def test_one_bad_file_refuses_the_whole_request(
+    gateway_only: Service, gateway_settings: Settings
+) -> None:
+    files = [("files", ("good.jpg", image_bytes())), ("files", ("bad.jpg", b"nope"))]
+    response = await gateway_only.http.post("/v1/classify", files=files)
+    assert response.status_code == 415 and "bad.jpg" in response.json()["detail"]
+    # Nothing was queued for the good one either.
+    objects = await _count_inputs(gateway_settings)
+    assert objects == 0
+
+
+async def _count_inputs(settings: Settings) -> int:
+    async with open_clients(settings) as aws:
+        listed = await aws.s3.list_objects_v2(Bucket=settings.input_bucket)
+    return int(listed.get("KeyCount", 0))
+
+
+@pytest.fixture
+async def strict_gateway(
+    gateway_settings: Settings, resources: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway with small limits: 3 files, 20 kB per file, 100 kB per request."""
+    settings = gateway_settings.model_copy(
+        update={
+            "max_files_per_request": 3,
+            "max_upload_bytes": 20_000,
+            "max_request_bytes": 100_000,
+        }
+    )
+    async with (
+        serve_gateway(settings) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        await wait_ready(http)
+        yield http
+
+
+def noisy_png(side: int) -> bytes:
+    """A PNG of random pixels: it does not compress, so its size is about 3 * side^2."""
+    import os
+
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_file_over_the_byte_limit(strict_gateway: httpx.AsyncClient) -> None:
+    response = await strict_gateway.post("/upload", files={"myfile": ("big.png", noisy_png(100))})
+    assert response.status_code == 413
+    assert response.json()["error"] == "file_too_large"
+    assert "IRAS_MAX_UPLOAD_BYTES" in response.json()["detail"]
+
+
+async def test_request_over_the_body_limit_is_cut_off(strict_gateway: httpx.AsyncClient) -> None:
+    response = await strict_gateway.post("/upload", files={"myfile": ("huge.png", noisy_png(300))})
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+
+    # No Content-Length: the limit must hold while a chunked body streams in. A raw socket
+    # shows the server answering 413 long before the client would have finished sending.
+    host, port = strict_gateway.base_url.host, strict_gateway.base_url.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\n\r\n"
+    )
+    chunk = b"\0" * 10_000
+    sent = 0
+    with contextlib.suppress(ConnectionError):
+        for _ in range(3000):  # 30 MB, 300 times the limit
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+            sent += len(chunk)
+            if reader.at_eof() or len(reader._buffer) > 0:  # type: ignore[attr-defined]
+                break
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+    except ConnectionResetError:  # the 413 was sent, but a reset may overtake it
+        status_line = b"HTTP/1.1 413 (reset before read)"
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 413")
+    assert sent < 30_000_000  # answered long before the body ended (socket buffers hold a few MB)
+
+
+async def test_too_many_files(strict_gateway: httpx.AsyncClient) -> None:
+    files = [("files", (f"f{i}.jpg", image_bytes(size=(16, 16)))) for i in range(4)]
+    response = await strict_gateway.post("/v1/classify", files=files)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_form"
+    assert "3" in response.json()["detail"]

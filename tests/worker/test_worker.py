@@ -1,0 +1,263 @@
+"""The worker end to end: real model, real SQS and S3 (the embedded AWS over HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from iras.aws import AwsClients
+from iras.config import Settings
+from iras.messages import decode_result, name_stem
+from iras.model import Classifier, Outcome
+from iras.provision import Resources
+from iras.worker import ExitReason, Worker
+from tests.support import collect_results, image_bytes, queue_counts, submit, wait_until
+
+
+def make_worker(
+    settings: Settings,
+    aws: AwsClients,
+    classifier: Classifier | SlowClassifier,
+    resources: Resources,
+    name: str = "test-worker",
+) -> Worker:
+    return Worker(
+        settings,
+        aws,
+        classifier,
+        request_queue_url=resources.request_queue_url,
+        name=name,
+    )
+
+
+async def test_worker_classifies_like_iras_predict(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    images = {f"img_{i:02d}.jpg": image_bytes(seed=i) for i in range(10)}
+    requests = await submit(aws, settings, resources, images, reply_queue)
+    worker = make_worker(settings, aws, classifier, resources)
+
+    run = asyncio.create_task(worker.run())
+    results = await collect_results(aws, reply_queue, len(images))
+    assert await asyncio.wait_for(run, 30) is ExitReason.IDLE
+
+    for name, blob in images.items():
+        (tmp_path / name).write_bytes(blob)
+    import iras.cli
+
+    capsys.readouterr()
+    assert iras.cli.main(["predict", *sorted(str(p) for p in tmp_path.iterdir())]) == 0
+    reference = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    by_id = {result.request_id: result for result in results}
+    assert sorted(by_id) == sorted(r.request_id for r in requests)
+    for request in requests:
+        result = by_id[request.request_id]
+        assert result.error is None
+        assert result.label == reference[name_stem(request.name)]
+        assert result.label == result.top[0]["label"]
+        assert len(result.top) == settings.top_k
+        assert result.job_id == request.job_id and result.name == request.name
+        assert result.model == "efficientnet_lite0" and result.worker == "test-worker"
+        assert result.timings["inference_ms"] > 0
+    assert worker.batches_done >= len(images) // settings.batch_size
+    assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+
+
+async def test_results_are_written_to_the_output_bucket(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+) -> None:
+    requests = await submit(aws, settings, resources, {"cat.png": image_bytes(fmt="PNG")}, None)
+    worker = make_worker(settings, aws, classifier, resources)
+    assert await asyncio.wait_for(worker.run(), 30) is ExitReason.IDLE
+
+    key = f"results/{requests[0].request_id}.json"
+    stored = await aws.s3.get_object(Bucket=settings.output_bucket, Key=key)
+    result = decode_result(await stored["Body"].read())
+    assert result.request_id == requests[0].request_id and result.label
+    course_object = await aws.s3.get_object(Bucket=settings.output_bucket, Key="cat")
+    assert (await course_object["Body"].read()).decode() == result.label
+    assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "bad_bytes",
+    [b"", b"not an image at all", image_bytes()[:200]],
+    ids=["empty", "text", "truncated-jpeg"],
+)
+async def test_corrupt_image_gives_an_error_result_and_is_deleted(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+    bad_bytes: bytes,
+) -> None:
+    images = {"bad.jpg": bad_bytes, "good.jpg": image_bytes(seed=3)}
+    await submit(aws, settings, resources, images, reply_queue)
+    worker = make_worker(settings, aws, classifier, resources)
+    run = asyncio.create_task(worker.run())
+
+    results = {r.name: r for r in await collect_results(aws, reply_queue, 2)}
+    assert results["bad.jpg"].error and results["bad.jpg"].label is None
+    assert results["good.jpg"].error is None and results["good.jpg"].label
+    # The worker is alive and keeps working after the poison input.
+    await submit(aws, settings, resources, {"later.jpg": image_bytes(seed=4)}, reply_queue)
+    (later,) = await collect_results(aws, reply_queue, 1)
+    assert later.name == "later.jpg" and later.label
+    assert await asyncio.wait_for(run, 30) is ExitReason.IDLE
+    assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+    dead = await aws.sqs.get_queue_attributes(
+        QueueUrl=resources.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+async def test_missing_input_object_gives_an_error_result(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+) -> None:
+    (request,) = await submit(aws, settings, resources, {"gone.jpg": image_bytes()}, reply_queue)
+    await aws.s3.delete_object(Bucket=settings.input_bucket, Key=request.key)
+    worker = make_worker(settings, aws, classifier, resources)
+    run = asyncio.create_task(worker.run())
+    (result,) = await collect_results(aws, reply_queue, 1)
+    assert result.request_id == request.request_id
+    assert result.error is not None and "no longer in the input bucket" in result.error
+    assert await asyncio.wait_for(run, 30) is ExitReason.IDLE
+    assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+
+
+async def test_malformed_message_is_deleted_and_the_worker_goes_on(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+) -> None:
+    await aws.sqs.send_message(QueueUrl=resources.request_queue_url, MessageBody="{oops")
+    await submit(aws, settings, resources, {"fine.jpg": image_bytes()}, reply_queue)
+    worker = make_worker(settings, aws, classifier, resources)
+    run = asyncio.create_task(worker.run())
+    (result,) = await collect_results(aws, reply_queue, 1)
+    assert result.label
+    assert await asyncio.wait_for(run, 30) is ExitReason.IDLE
+    assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+
+
+class SlowClassifier:
+    """The real classifier, made slow, as a batch on a busy machine would be."""
+
+    def __init__(self, inner: Classifier, delay_s: float) -> None:
+        self._inner, self._delay_s = inner, delay_s
+        self.name = inner.name
+
+    def classify(self, blobs: Sequence[bytes], top_k: int = 5) -> list[Outcome]:
+        time.sleep(self._delay_s)
+        return self._inner.classify(blobs, top_k)
+
+
+async def test_long_batch_extends_visibility_so_no_one_else_takes_it(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+) -> None:
+    settings = settings.model_copy(update={"visibility_timeout_s": 2, "idle_exit_s": 1.0})
+    requests = await submit(aws, settings, resources, {"slow.jpg": image_bytes()}, reply_queue)
+    slow = SlowClassifier(classifier, delay_s=5.0)
+    worker = make_worker(settings, aws, slow, resources, name="slow")
+    run = asyncio.create_task(worker.run())
+    await wait_until(lambda: _in_flight(aws, resources.request_queue_url))
+    # Another consumer polls throughout the batch, well past the 2 s visibility timeout.
+    stolen = []
+    deadline = time.monotonic() + 4.5
+    while time.monotonic() < deadline:
+        response = await aws.sqs.receive_message(
+            QueueUrl=resources.request_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        )
+        stolen += response.get("Messages", [])
+    assert stolen == []
+    (result,) = await collect_results(aws, reply_queue, 1)
+    assert result.request_id == requests[0].request_id
+    assert await asyncio.wait_for(run, 30) is ExitReason.IDLE
+    # Not even the worker itself received the request a second time.
+    assert worker.batches_done == 1
+    assert await _drain_results(aws, reply_queue) == []
+
+
+async def _in_flight(aws: AwsClients, queue_url: str) -> bool:
+    return (await queue_counts(aws, queue_url))[1] > 0
+
+
+async def test_stop_hands_back_unstarted_messages(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+) -> None:
+    """Stopping mid-batch: the batch in hand finishes, the rest is visible again at once."""
+    settings = settings.model_copy(update={"visibility_timeout_s": 300, "batch_size": 2})
+    count = 12
+    images = {f"n{i}.jpg": image_bytes(seed=i) for i in range(count)}
+    requests = await submit(aws, settings, resources, images, reply_queue)
+    slow = SlowClassifier(classifier, delay_s=1.0)
+    worker = make_worker(settings, aws, slow, resources, name="stopping")
+    run = asyncio.create_task(worker.run())
+    first = await collect_results(aws, reply_queue, 1)
+    worker.stop()
+    assert await asyncio.wait_for(run, 30) is ExitReason.STOPPED
+    answered = first + await _drain_results(aws, reply_queue)
+    visible, in_flight = await queue_counts(aws, resources.request_queue_url)
+    # With a 300 s visibility timeout, only handed-back messages can be visible now.
+    assert in_flight == 0
+    assert visible + len(answered) == count
+    assert 0 < len(answered) < count
+    # A second worker finishes the rest; every request is answered exactly once overall.
+    rest = asyncio.create_task(make_worker(settings, aws, classifier, resources).run())
+    answered += await collect_results(aws, reply_queue, count - len(answered))
+    await asyncio.wait_for(rest, 60)
+    assert sorted(r.request_id for r in answered) == sorted(r.request_id for r in requests)
+
+
+async def _drain_results(aws: AwsClients, queue_url: str) -> list:  # type: ignore[type-arg]
+    """Whatever results are in the reply queue now."""
+    results = []
+    while True:
+        response = await aws.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return results
+        results += [decode_result(m["Body"]) for m in messages]
+        for message in messages:
+            await aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_results_json_round_trip_has_contract_fields() -> None:
+    from iras.messages import Result, encode_result
+
+    ok = json.loads(encode_result(Result("r", "j", "a.jpg", "m", "w", label="cat", top=[])))
+    assert set(ok) >= {"request_id", "job_id", "name", "label", "top", "model", "worker", "timings"}
+    assert "error" not in ok
+    bad = json.loads(encode_result(Result("r", "j", "a.jpg", "m", "w", error="nope")))
+    assert bad["error"] == "nope" and "label" not in bad
