@@ -1,11 +1,17 @@
-"""A running gateway (uvicorn on a free port) with a real worker behind it."""
+"""A running gateway with a real worker behind it: in-process (`service`) or `iras serve`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -105,3 +111,54 @@ async def gateway_only(gateway_settings: Settings, resources: Resources) -> Asyn
     ):
         await wait_ready(http)
         yield Service(url, http, None)
+
+
+@dataclass
+class ServedProcess(Service):
+    """`iras serve` running as a real process, as a user starts it."""
+
+    process: subprocess.Popen[bytes] | None = None
+    aws_endpoint: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[ServedProcess]:
+    """`iras serve` on free ports with its own embedded AWS, ready; stopped afterwards."""
+    port, aws_port = free_port(), free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"IRAS_ENDPOINT_URL", "AWS_ENDPOINT_URL"}
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits are awaited
+        [sys.executable, "-m", "iras", "serve", "--port", str(port), "--aws-port", str(aws_port)],
+        env={**env, "IRAS_TORCH_THREADS": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            async with asyncio.timeout(90):
+                while True:
+                    assert process.poll() is None, (tmp_path / "serve.log").read_text()
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await http.get("/readyz")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.2)
+            yield ServedProcess(url, http, None, process, f"http://127.0.0.1:{aws_port}")
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(process.wait), 60)
+            except TimeoutError:
+                process.kill()
+        log.close()

@@ -1,8 +1,8 @@
 """The live page (`static/`) in a real browser, against the real stack.
 
-The page is the one `iras serve` serves at `/`: the `service` fixture runs the same app
-factory (`create_app(settings)`) on a free port, with a real worker and the embedded AWS
-behind it, and that gateway mounts the repository's `static/` folder. The browser is
+The main test opens the page served by a real `iras serve` process (the `served`
+fixture); the others use the `service` fixture, which runs the same app factory
+(`create_app(settings)`) in-process with a real worker and the embedded AWS behind it. The browser is
 Debian's Chromium (`apt-get install chromium`) driven by Playwright from PyPI; nothing is
 downloaded (`playwright install` is never run). Screenshots go to `test-artifacts/`.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.support import image_bytes
-from tests.web.conftest import Service
+from tests.web.conftest import ServedProcess, Service
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Locator, Page, WebSocketRoute
@@ -97,8 +97,10 @@ async def worker_result(service: Service, card: Locator) -> dict[str, Any]:
 
 
 async def test_five_images_show_their_labels_live(
-    browser: Browser, service: Service, tmp_path: Path
+    browser: Browser, served: ServedProcess, tmp_path: Path
 ) -> None:
+    """Through `iras serve` itself, as a user would open the page."""
+    service: Service = served
     errors: list[str] = []
     page = await open_page(browser, service, errors)
     paths = write_images(tmp_path, 5, first_seed=60)
