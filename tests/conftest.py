@@ -43,6 +43,7 @@ def settings(clean_aws: str) -> Settings:
         batch_size=4,
         batch_wait_ms=50,
         torch_threads=1,
+        autoscaler=False,  # scaler tests turn it on, with a fleet they control
     )
 
 

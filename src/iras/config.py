@@ -186,6 +186,48 @@ class Settings(BaseSettings):
         description="How long a request waits for company before SendMessageBatch (0 = send at once).",
     )
 
+    # --- the autoscaler and the fleet -------------------------------------------------
+    autoscaler: bool = Field(
+        True,
+        description="Run the autoscaler in the gateway; turn off when the worker fleet is managed elsewhere.",
+    )
+    min_workers: int = Field(0, ge=0, description="Fewest workers the autoscaler keeps.")
+    max_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Most workers the autoscaler runs; unset means 20 on AWS, the core count for local workers.",
+    )
+    backlog_per_worker: int = Field(
+        10, ge=1, description="Queued and in-flight requests one worker is expected to handle."
+    )
+    scale_in_cooldown_s: float = Field(
+        0.5, ge=0, description="Idle time (nothing queued or in flight) before scaling in."
+    )
+    scaler_interval_s: float = Field(
+        1.0, gt=0, description="How often the autoscaler observes the queue and the fleet."
+    )
+    local_instances: bool = Field(
+        False,
+        description=(
+            "Run one local iras-worker process per pending or running app-tier instance "
+            "(what `iras serve` does; on AWS the instance's own boot starts the worker)."
+        ),
+    )
+    warm_pool: bool = Field(
+        False,
+        description="Scale by starting and stopping app-tier instances instead of launching and terminating.",
+    )
+    worker_name_prefix: str = Field(
+        "app-tier-instance", description="Name tag of worker instances: <prefix>-<n>."
+    )
+    worker_image_id: str | None = Field(
+        None, description="AMI of worker instances (or use worker_launch_template)."
+    )
+    worker_launch_template: str | None = Field(
+        None, description="Launch template name for worker instances; overrides worker_image_id."
+    )
+    worker_instance_type: str = Field("t3.medium", description="EC2 instance type of workers.")
+
     # --- AWS client behaviour -------------------------------------------------------
     aws_max_attempts: int = Field(
         5, ge=1, le=20, description="Attempts per AWS call (botocore standard retry mode)."

@@ -13,6 +13,11 @@ export async function getJob(jobId) {
   return request(`/v1/jobs/${encodeURIComponent(jobId)}`, {}, (job) => ({ job }));
 }
 
+/** GET /v1/scaler: the worker fleet, the queue backlog and their recent timeline. */
+export async function getScaler() {
+  return request("/v1/scaler", {}, (scaler) => ({ scaler }));
+}
+
 /** The absolute ws:// or wss:// URL of a server path, for a page at `location`. */
 export function socketUrl(path, location) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";

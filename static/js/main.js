@@ -4,6 +4,7 @@
 import { createAnnouncer } from "./announcer.js";
 import * as api from "./api.js";
 import { bindRequest, createCard, setStatus, showError, showResult } from "./cards.js";
+import { startFleet } from "./fleet.js";
 import { followJob } from "./jobstream.js";
 import { createStats } from "./stats.js";
 import { createUploader } from "./uploader.js";
@@ -114,5 +115,7 @@ window.addEventListener("drop", (event) => {
   dropzone.classList.remove("is-dragging");
   addFiles(event.dataTransfer.files);
 });
+
+startFleet(byTestId("fleet"), api);
 
 document.documentElement.dataset.ready = "true";

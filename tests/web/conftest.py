@@ -22,7 +22,7 @@ from iras.config import Settings
 from iras.model import Classifier
 from iras.provision import Resources
 from iras.web import create_app
-from iras.worker import Worker
+from iras.worker.worker import Worker
 
 
 @dataclass
@@ -83,7 +83,8 @@ async def wait_ready(http: httpx.AsyncClient, timeout_s: float = 30) -> None:
 
 @pytest.fixture
 def gateway_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"idle_exit_s": 0, "wait_timeout_s": 60})
+    # The worker runs in-process here: no autoscaler launching instances beside it.
+    return settings.model_copy(update={"idle_exit_s": 0, "wait_timeout_s": 60, "autoscaler": False})
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ downloaded (`playwright install` is never run). Screenshots go to `test-artifact
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,14 @@ from tests.support import image_bytes
 from tests.web.conftest import ServedProcess, Service
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Locator, Page, WebSocketRoute
+    from playwright.async_api import (
+        Browser,
+        ConsoleMessage,
+        Locator,
+        Page,
+        Route,
+        WebSocketRoute,
+    )
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -60,15 +68,30 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def open_page(
-    browser: Browser, service: Service, errors: list[str], width: int = 1280
+    browser: Browser,
+    service: Service,
+    errors: list[str],
+    width: int = 1280,
+    before: Callable[[Page], Awaitable[None]] | None = None,
 ) -> Page:
-    """A new tab on the service's page, once its scripts are running; JS errors go to `errors`."""
+    """A new tab on the service's page, once its scripts are running; JS errors go to `errors`.
+    `before` runs on the tab before it loads the page (to route requests, say)."""
     page = await browser.new_page(viewport={"width": width, "height": 900})
+    if before is not None:
+        await before(page)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: errors.append(m.text) if is_page_error(m) else None)
     await page.goto(f"{service.url}/")
     await expect(page.locator("html")).to_have_attribute("data-ready", "true")
     return page
+
+
+def is_page_error(message: ConsoleMessage) -> bool:
+    """An error in the console, other than the 404 of a gateway without a scaler (the page
+    then hides its fleet chart)."""
+    if message.type != "error":
+        return False
+    return not message.location.get("url", "").endswith("/v1/scaler")
 
 
 def write_images(folder: Path, count: int, first_seed: int) -> list[Path]:
@@ -210,6 +233,7 @@ async def test_pure_helpers_in_the_browser(browser: Browser, service: Service) -
           const f = await import("/js/format.js");
           const b = await import("/js/backoff.js");
           const u = await import("/js/uploader.js");
+          const c = await import("/js/fleetchart.js");
           return {
             percent: [0.8234, 0.0004, 1, NaN].map(f.formatPercent),
             elapsed: [4200, 65000, 3725000].map(f.formatElapsed),
@@ -217,6 +241,15 @@ async def test_pure_helpers_in_the_browser(browser: Browser, service: Service) -
             backoff: [0, 3, 10].map((n) => b.backoffDelayMs(n, {}, () => 1)),
             retryAfter: [b.retryAfterMs("2", 100), b.retryAfterMs(null, 100)],
             groups: [5, 7, 100].map((n) => u.groupSizes(n, 6, 8)),
+            fleetEmpty: c.fleetPaths([], { width: 100, height: 40, windowS: 10 }),
+            fleetTwo: c.fleetPaths(
+              [
+                { t: 100, workers: 0, desired: 1, backlog: 3, in_flight: 0 },
+                { t: 105, workers: 1, desired: 1, backlog: 0, in_flight: 2 },
+              ],
+              { width: 100, height: 40, windowS: 10, workersMax: 2 },
+            ),
+            nice: [0, 3, 37, 100, 101].map(c.niceCeiling),
           };
         }"""
     )
@@ -229,5 +262,103 @@ async def test_pure_helpers_in_the_browser(browser: Browser, service: Service) -
         "retryAfter": [2000, 100],
         # Every lane busy first, then groups of at most 8.
         "groups": [[1] * 5, [2, 1, 1, 1, 1, 1], [8] * 9 + [7] * 4],
+        "fleetEmpty": {
+            "workers": "",
+            "desired": "",
+            "backlog": "",
+            "inFlight": "",
+            "workersMax": 1,
+            "backlogMax": 1,
+            "startS": -10,
+            "endS": 0,
+        },
+        # The window is t 95..105 (10 s ending at the newest point): 10 units per second.
+        "fleetTwo": {
+            "workers": "M50 40H100V20",
+            "desired": "M50 20H100",
+            "backlog": "M50 40V16H100V24V40Z",  # 3 then 0 + 2 in flight, of at most 5
+            "inFlight": "M50 40V40H100V24V40Z",
+            "workersMax": 2,
+            "backlogMax": 5,
+            "startS": 95,
+            "endS": 105,
+        },
+        "nice": [1, 5, 50, 100, 200],
     }
     assert errors == []
+
+
+def fake_scaler() -> dict[str, Any]:
+    """A /v1/scaler answer: the fleet scaled 0 -> 2 over a backlog that grew, then drained."""
+    now = 1_732_300_000.0
+    timeline = []
+    for step in range(60):  # one point per 4 s: the last 4 minutes
+        workers = 0 if step < 8 else 1 if step < 14 else 2
+        desired = 0 if step < 5 else 1 if step < 10 else 2
+        backlog = max(0, min(120, step * 9) - max(0, step - 30) * 6)
+        timeline.append(
+            {
+                "t": now - (59 - step) * 4,
+                "workers": workers,
+                "desired": desired,
+                "backlog": backlog,
+                "in_flight": 16 if workers == 2 else 8 * workers,
+            }
+        )
+    timeline[-1].update(backlog=37, in_flight=16)
+    return {
+        "workers": 2,
+        "desired": 2,
+        "starting": 0,
+        "backlog": 37,
+        "in_flight": 16,
+        "max_workers": 2,
+        "min_workers": 0,
+        "timeline": timeline,
+    }
+
+
+async def test_the_fleet_chart_shows_workers_and_backlog(
+    browser: Browser, service: Service
+) -> None:
+    """A fake /v1/scaler (no scaler needs to run): the header charts its fleet and backlog."""
+
+    async def scaler(route: Route) -> None:
+        await route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(fake_scaler())
+        )
+
+    errors: list[str] = []
+    page = await open_page(
+        browser, service, errors, before=lambda page: page.route("**/v1/scaler", scaler)
+    )
+
+    fleet = page.get_by_test_id("fleet")
+    await expect(fleet).to_be_visible()
+    await expect(page.get_by_test_id("fleet-workers")).to_have_text("2/2")
+    await expect(page.get_by_test_id("fleet-backlog")).to_have_text("37")
+    chart = page.get_by_test_id("fleet-chart")
+    await expect(chart).to_have_attribute("role", "img")
+    await expect(chart).to_have_attribute("aria-label", re.compile(r"2 running of 2 .*37 queued"))
+    workers_line = await fleet.locator("path.fleet-workers-line").get_attribute("d")
+    assert workers_line and workers_line.startswith("M") and "V" in workers_line
+    async with page.expect_request("**/v1/scaler", timeout=5_000):
+        pass  # it keeps polling
+    assert errors == []
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(
+        path=ARTIFACTS / "fleet.png", clip={"x": 0, "y": 0, "width": 1280, "height": 260}
+    )
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.screenshot(
+        path=ARTIFACTS / "fleet-phone.png", clip={"x": 0, "y": 0, "width": 390, "height": 320}
+    )
+    await page.emulate_media(color_scheme="dark")
+    await page.screenshot(
+        path=ARTIFACTS / "fleet-phone-dark.png", clip={"x": 0, "y": 0, "width": 390, "height": 320}
+    )
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.screenshot(
+        path=ARTIFACTS / "fleet-dark.png", clip={"x": 0, "y": 0, "width": 1280, "height": 260}
+    )

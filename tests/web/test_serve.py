@@ -7,7 +7,9 @@ import signal
 import socket
 from pathlib import Path
 
-from tests.support import image_bytes
+from iras.messages import name_stem
+from iras.model import Classifier, Prediction
+from tests.support import image_bytes, wait_until
 from tests.web.conftest import ServedProcess
 
 
@@ -35,13 +37,48 @@ def port_open(url: str) -> bool:
 
 async def test_serve_answers_and_ctrl_c_stops_everything(served: ServedProcess) -> None:
     assert served.process is not None
+
+    async def observed() -> bool:
+        return bool((await served.http.get("/v1/scaler")).json()["timeline"])
+
+    await wait_until(observed, timeout_s=10)
+    at_rest = (await served.http.get("/v1/scaler")).json()
+    assert at_rest["workers"] + at_rest["starting"] == 0  # nothing runs at rest
     response = await served.http.post("/upload", files={"myfile": ("test_00.jpg", image_bytes())})
     assert response.status_code == 200 and response.text.startswith("test_00:")
     assert (await served.http.get("/")).text.lstrip().lower().startswith("<!doctype html>")
-    workers = processes_using(served.aws_endpoint)
-    assert len(workers) >= 1  # the local worker processes
+    timeline = (await served.http.get("/v1/scaler")).json()["timeline"]
+    assert max(point["workers"] + point["starting"] for point in timeline) >= 1
 
     served.process.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(asyncio.to_thread(served.process.wait), 60) == 0
     assert processes_using(served.aws_endpoint) == []
     assert not port_open(served.url) and not port_open(served.aws_endpoint)
+
+
+async def test_a_burst_grows_the_fleet_to_the_cap_and_back_to_zero(
+    served: ServedProcess, classifier: Classifier
+) -> None:
+    blobs = {f"burst_{i:02d}.png": image_bytes(seed=200 + i, fmt="PNG") for i in range(40)}
+    outcomes = classifier.classify(list(blobs.values()))
+    expected = sorted(
+        f"{name_stem(name)}:{o.label}"
+        for name, o in zip(blobs, outcomes, strict=True)
+        if isinstance(o, Prediction)
+    )
+    responses = await asyncio.gather(
+        *(served.http.post("/upload", files={"myfile": (n, b)}) for n, b in blobs.items())
+    )
+    assert [r.status_code for r in responses] == [200] * 40
+    assert sorted(r.text for r in responses) == expected  # none lost, none wrong
+
+    async def back_to_zero() -> bool:
+        state = (await served.http.get("/v1/scaler")).json()
+        return bool(state["workers"] + state["starting"] == 0)
+
+    await wait_until(back_to_zero, timeout_s=30)
+    state = (await served.http.get("/v1/scaler")).json()
+    sizes = [p["workers"] + p["starting"] for p in state["timeline"]]
+    assert max(sizes) > 1  # the fleet grew past one worker
+    assert max(sizes) <= state["max_workers"]  # and never past the cap
+    assert sizes[0] == 0 and sizes[-1] == 0  # 0 -> N -> 0

@@ -15,7 +15,7 @@ from iras.config import Settings
 from iras.messages import decode_result, name_stem
 from iras.model import Classifier, Outcome
 from iras.provision import Resources
-from iras.worker import ExitReason, Worker
+from iras.worker.worker import ExitReason, Worker
 from tests.support import collect_results, image_bytes, queue_counts, submit, wait_until
 
 

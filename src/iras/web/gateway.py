@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -20,6 +21,9 @@ from iras.aws import AwsClients
 from iras.backoff import backoff_s
 from iras.config import Settings
 from iras.provision import find_queue_url
+from iras.scaler.controller import Scaler
+from iras.scaler.fleet import Ec2Fleet
+from iras.scaler.local_runner import LocalInstanceRunner
 from iras.sqs import queue_depth
 from iras.web.jobs import JobBook
 from iras.web.metrics import GatewayMetrics
@@ -48,6 +52,7 @@ class Gateway:
         self.dead_letter_queue_url: str | None = None
         self.reply_queue_url: str | None = None
         self.submitter: Submitter | None = None
+        self.scaler: Scaler | None = None
         self._sender: BatchingSender | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -64,6 +69,8 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._sender is not None:
             await self._sender.close()
+        if self.scaler is not None:
+            await self.scaler.shutdown()
         if self.reply_queue_url is not None:
             await delete_reply_queue(self.aws.sqs, self.reply_queue_url)
 
@@ -92,13 +99,16 @@ class Gateway:
         self.reply_queue_url = reply_url
         self._sender = BatchingSender(sqs, request_url, settings.send_batch_wait_ms / 1000.0)
         self.submitter = Submitter(
-            settings,
-            self.aws,
-            self.book,
-            self._sender,
-            reply_url,
-            on_submit=self.metrics.images_accepted.inc,
+            settings, self.aws, self.book, self._sender, reply_url, on_submit=self._on_submit
         )
+        if settings.autoscaler:
+            fleet = Ec2Fleet(self.aws.ec2, settings)
+            runner = LocalInstanceRunner(fleet, os.environ) if settings.local_instances else None
+            submitter = self.submitter
+            self.scaler = Scaler(
+                settings, sqs, request_url, fleet, runner, arriving=lambda: submitter.arriving
+            )
+            self._tasks.append(asyncio.create_task(self.scaler.run(), name="scaler"))
         self._tasks.append(
             asyncio.create_task(
                 listen_for_replies(sqs, reply_url, settings.receive_wait_s, self._deliver),
@@ -108,6 +118,11 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._sample_queues(), name="queue-sampler"))
         self.ready.set()
         log.info("gateway %s ready: requests to %s, replies on %s", self.id, request_url, reply_url)
+
+    def _on_submit(self, count: int) -> None:
+        self.metrics.images_accepted.inc(count)
+        if self.scaler is not None:
+            self.scaler.nudge()
 
     def _deliver(self, result: dict[str, Any]) -> None:
         job = self.book.deliver(result)

@@ -6,6 +6,8 @@ a warm answer takes tens of milliseconds, a cold fleet several seconds.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -56,6 +58,20 @@ class GatewayMetrics:
             ["queue", "state"],
             registry=r,
         )
+        self.workers = Gauge(
+            "iras_workers", "Worker instances, by state (running, starting)", ["state"], registry=r
+        )
+        self.workers_desired = Gauge(
+            "iras_workers_desired", "Workers the autoscaler wants", registry=r
+        )
+        self.workers_max = Gauge("iras_workers_max", "The autoscaler's cap", registry=r)
         self.websockets = Gauge(
             "iras_websocket_connections", "Open WebSocket subscriptions", registry=r
         )
+
+    def observe_scaler(self, snapshot: dict[str, Any]) -> None:
+        """Copy the autoscaler's latest figures into the gauges (at scrape time)."""
+        self.workers.labels("running").set(snapshot["workers"])
+        self.workers.labels("starting").set(snapshot["starting"])
+        self.workers_desired.set(snapshot["desired"])
+        self.workers_max.set(snapshot["max_workers"])

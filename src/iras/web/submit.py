@@ -40,6 +40,7 @@ class Submitter:
         self._sender = sender
         self._reply_queue_url = reply_queue_url
         self._on_submit = on_submit
+        self.arriving = 0  # images being stored and queued right now (the scaler counts them)
 
     async def submit(
         self, uploads: Sequence[ImageFile], owner: str | None = None, *, manifest: bool = True
@@ -49,7 +50,14 @@ class Submitter:
         `manifest=False` skips the job's manifest object (one S3 call): the course
         protocol's single-image jobs are never looked up by job id.
         """
+        self.arriving += len(uploads)
         self._on_submit(len(uploads))
+        try:
+            return await self._submit(uploads, owner, manifest)
+        finally:
+            self.arriving -= len(uploads)
+
+    async def _submit(self, uploads: Sequence[ImageFile], owner: str | None, manifest: bool) -> Job:
         job_id = uuid.uuid4().hex
         refs = [RequestRef(uuid.uuid4().hex, upload.name) for upload in uploads]
         stores = [self._store_image(ref, upload) for ref, upload in zip(refs, uploads, strict=True)]

@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until the work loop installs its graceful handler, a stop request finds nothing
+    # held: exit 0 at once (a worker scaled in while still loading its model).
+    signal.signal(signal.SIGTERM, _exit_now)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -74,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ModelError, InstanceIdError, LookupError) as error:
         log.error("%s", error)
         return 1
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def run_worker(settings: Settings) -> int:

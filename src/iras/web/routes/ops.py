@@ -39,6 +39,17 @@ async def readyz(gateway: GatewayDep) -> dict[str, Any]:
     }
 
 
+@router.get("/v1/scaler", summary="The autoscaler: fleet size, backlog, and their recent timeline")
+async def scaler(gateway: GatewayDep) -> dict[str, Any]:
+    if not gateway.settings.autoscaler:
+        raise ApiError(404, "not_found", "the autoscaler is off here (IRAS_AUTOSCALER=false)")
+    if gateway.scaler is None:
+        raise ApiError(503, "not_ready", gateway.not_ready_reason, {"Retry-After": "2"})
+    return gateway.scaler.snapshot()
+
+
 @router.get("/metrics", summary="Prometheus metrics (text format)")
 async def metrics(gateway: GatewayDep) -> Response:
+    if gateway.scaler is not None:
+        gateway.metrics.observe_scaler(gateway.scaler.snapshot())
     return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""The autoscaler: a pure policy and a thin controller."""

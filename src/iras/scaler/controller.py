@@ -1,0 +1,180 @@
+"""The controller: observe the queue and the fleet, ask the policy, make it so.
+
+It owns the clock, the AWS calls and the timeline that `/v1/scaler` shows; the decision
+itself is `policy.decide`, a pure function. It observes every `scaler_interval_s` and
+also the moment an upload arrives (`nudge`), so a fleet at zero starts a worker before
+the first request is even queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from iras.aws import AwsClient
+from iras.config import Settings
+from iras.scaler.fleet import (
+    LIVE_STATES,
+    Ec2Fleet,
+    FleetConfigError,
+    Instance,
+    next_names,
+)
+from iras.scaler.local_runner import LocalInstanceRunner
+from iras.scaler.policy import Decision, Observation, PolicyState, ScalingConfig, decide
+from iras.sqs import queue_depth
+
+log = logging.getLogger(__name__)
+
+#: Points kept for `/v1/scaler`'s timeline (10 minutes at one a second).
+TIMELINE_POINTS = 600
+#: Default cap on AWS when `max_workers` is unset.
+AWS_MAX_WORKERS = 20
+
+
+def scaling_config(settings: Settings) -> ScalingConfig:
+    """The policy's bounds: `max_workers`, else the core count locally and 20 on AWS."""
+    default_max = (os.cpu_count() or 1) if settings.local_instances else AWS_MAX_WORKERS
+    max_workers = settings.max_workers or default_max
+    return ScalingConfig(
+        min_workers=min(settings.min_workers, max_workers),
+        max_workers=max_workers,
+        backlog_per_worker=settings.backlog_per_worker,
+        scale_in_cooldown_s=settings.scale_in_cooldown_s,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    t: float
+    workers: int
+    starting: int
+    desired: int
+    backlog: int
+    in_flight: int
+
+
+class Scaler:
+    """Sizes the worker fleet from the request queue's backlog."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sqs: AwsClient,
+        request_queue_url: str,
+        fleet: Ec2Fleet,
+        runner: LocalInstanceRunner | None,
+        arriving: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self._settings = settings
+        self._sqs = sqs
+        self._queue_url = request_queue_url
+        self._fleet = fleet
+        self._runner = runner
+        self._arriving = arriving
+        self.config = scaling_config(settings)
+        self._state = PolicyState()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.timeline: deque[Point] = deque(maxlen=TIMELINE_POINTS)
+        self.last: Point | None = None
+
+    def nudge(self) -> None:
+        """Observe now (an upload arrived)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Observe and act until cancelled; AWS errors are logged and retried next period."""
+        while True:
+            try:
+                await self.step()
+            except (BotoCoreError, ClientError, FleetConfigError) as error:
+                log.warning("scaler step failed: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.scaler_interval_s)
+            self._wake.clear()
+
+    async def step(self) -> Decision:
+        """One observe-decide-act round."""
+        async with self._lock:
+            visible, in_flight = await queue_depth(self._sqs, self._queue_url)
+            instances = await self._fleet.instances()
+            live = [i for i in instances if i.state in LIVE_STATES]
+            observation = Observation(
+                now_s=time.monotonic(),
+                visible=visible,
+                in_flight=in_flight,
+                arriving=self._arriving(),
+                workers=sum(i.state == "running" for i in live),
+                starting=sum(i.state == "pending" for i in live),
+            )
+            decision = decide(observation, self.config, self._state)
+            if decision.desired != len(live):
+                log.info("scaling %d -> %d: %s", len(live), decision.desired, decision.reason)
+                instances = await self._act(decision.desired, instances)
+            self._state = decision.state
+            if self._runner is not None:
+                await self._runner.sync(instances)
+            self._record(observation, decision.desired, instances)
+            return decision
+
+    async def _act(self, desired: int, instances: list[Instance]) -> list[Instance]:
+        live = [i for i in instances if i.state in LIVE_STATES]
+        if desired > len(live):
+            missing = desired - len(live)
+            if self._settings.warm_pool:
+                stopped = [i for i in instances if i.state == "stopped"][:missing]
+                await self._fleet.start(stopped)
+                missing -= len(stopped)
+            taken = {i.name for i in instances}
+            await self._fleet.launch(next_names(self._settings.worker_name_prefix, taken, missing))
+        else:
+            surplus = sorted(live, key=lambda i: (i.state != "pending", -i.number))
+            chosen = surplus[: len(live) - desired]  # pending first, then the newest
+            if self._settings.warm_pool:
+                await self._fleet.stop(chosen)
+            else:
+                await self._fleet.terminate(chosen)
+        return await self._fleet.instances()
+
+    async def shutdown(self) -> None:
+        """Stop local worker processes (on AWS the fleet outlives the gateway and idles out)."""
+        if self._runner is not None:
+            await self._runner.stop_all()
+
+    def _record(self, observation: Observation, desired: int, instances: list[Instance]) -> None:
+        """Keep the figures after acting: the fleet as it now is, the queue as observed."""
+        point = Point(
+            t=round(time.time(), 3),
+            workers=sum(i.state == "running" for i in instances),
+            starting=sum(i.state == "pending" for i in instances),
+            desired=desired,
+            backlog=observation.visible,
+            in_flight=observation.in_flight,
+        )
+        self.timeline.append(point)
+        self.last = point
+
+    def snapshot(self) -> dict[str, Any]:
+        """What `/v1/scaler` answers."""
+        last = self.last or Point(time.time(), 0, 0, 0, 0, 0)
+        return {
+            "workers": last.workers,
+            "starting": last.starting,
+            "desired": last.desired,
+            "backlog": last.backlog,
+            "in_flight": last.in_flight,
+            "min_workers": self.config.min_workers,
+            "max_workers": self.config.max_workers,
+            "warm_pool": self._settings.warm_pool,
+            "timeline": [asdict(point) for point in self.timeline],
+        }

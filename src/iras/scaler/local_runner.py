@@ -1,0 +1,90 @@
+"""On one machine, the instance's boot: one `iras-worker` process per live app-tier instance.
+
+On AWS an instance's user data starts `iras-worker`; on the embedded AWS nothing boots, so
+this runner plays that part. It starts a process for every pending or running instance
+(passing the instance id, since moto's metadata service answers the same id for every
+instance), sends SIGTERM to the process of an instance that was terminated or stopped,
+and terminates the instance of a process that exited by itself. The EC2 API of the
+embedded AWS therefore shows exactly the live workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+from iras.scaler.fleet import LIVE_STATES, Ec2Fleet, Instance
+
+log = logging.getLogger(__name__)
+
+#: How long stopped workers get to finish their batch before they are killed.
+STOP_GRACE_S = 30.0
+
+
+class LocalInstanceRunner:
+    """Keeps worker processes in step with the fleet's instances."""
+
+    def __init__(self, fleet: Ec2Fleet, env: Mapping[str, str]) -> None:
+        self._fleet = fleet
+        self._env = dict(env)
+        self._processes: dict[str, tuple[Instance, subprocess.Popen[bytes]]] = {}
+
+    @property
+    def running(self) -> int:
+        return sum(process.poll() is None for _, process in self._processes.values())
+
+    def process_of(self, instance_id: str) -> subprocess.Popen[bytes] | None:
+        entry = self._processes.get(instance_id)
+        return entry[1] if entry else None
+
+    async def sync(self, instances: list[Instance]) -> None:
+        """Start processes for new live instances, stop those of gone ones, reap the dead."""
+        live = {i.id: i for i in instances if i.state in LIVE_STATES}
+        exited = [
+            instance
+            for instance_id, (instance, process) in list(self._processes.items())
+            if process.poll() is not None and instance_id in live
+        ]
+        for instance_id, (_, process) in list(self._processes.items()):
+            if process.poll() is not None:
+                del self._processes[instance_id]
+            elif instance_id not in live:
+                process.send_signal(signal.SIGTERM)  # graceful: finish the batch, hand back
+        if exited:
+            log.info("worker process of %s exited: terminating", ", ".join(i.name for i in exited))
+            await self._fleet.terminate(exited)
+        for instance_id, instance in live.items():
+            if instance_id not in self._processes and instance not in exited:
+                self._processes[instance_id] = (instance, self._start(instance))
+
+    async def stop_all(self) -> None:
+        """SIGTERM every worker, wait for them, kill what outlives the grace period."""
+        processes = [process for _, process in self._processes.values()]
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(_wait_all, processes, STOP_GRACE_S)
+        self._processes.clear()
+
+    def _start(self, instance: Instance) -> subprocess.Popen[bytes]:
+        log.info("starting worker process for %s (%s)", instance.name, instance.id)
+        env = {**self._env, "IRAS_INSTANCE_ID": instance.id, "IRAS_WORKER_NAME": instance.name}
+        # Its own session: a Ctrl-C at the terminal reaches the gateway, which stops workers in order.
+        return subprocess.Popen(
+            [sys.executable, "-m", "iras.worker"], env=env, start_new_session=True
+        )
+
+
+def _wait_all(processes: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,100 @@
+"""The scaling policy: how many workers the fleet should have, as a pure function.
+
+`decide` sees one `Observation` (the backlog and the fleet at one instant), the
+`ScalingConfig` and the `PolicyState` it returned last time, and gives back a `Decision`:
+the desired worker count and the next state. It reads no clock, makes no call and keeps
+no globals; the controller owns the clock, the AWS I/O and the metrics, and only acts on
+the answer. So the rule is tested with tables and simulated control periods, no AWS.
+
+The rule in words: work is what waits (visible), what workers hold (in flight) and what
+the gateway accepted but has not queued yet (arriving). With work, scale out at once to
+one worker per `backlog_per_worker` requests, and never scale in. Without work, keep
+the fleet until `scale_in_cooldown_s` has passed since work was last seen, then fall to
+`min_workers`. The answer always lies in `[min_workers, max_workers]`, and is at least 1
+while there is work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingConfig:
+    """Bounds and targets of the policy; invalid values raise `ValueError` at once."""
+
+    min_workers: int
+    max_workers: int
+    backlog_per_worker: int
+    scale_in_cooldown_s: float
+
+    def __post_init__(self) -> None:
+        if self.min_workers < 0:
+            raise ValueError(f"min_workers must be >= 0, got {self.min_workers}")
+        if self.max_workers < max(1, self.min_workers):
+            raise ValueError(
+                f"max_workers must be >= 1 and >= min_workers ({self.min_workers}), "
+                f"got {self.max_workers}"
+            )
+        if self.backlog_per_worker < 1:
+            raise ValueError(f"backlog_per_worker must be >= 1, got {self.backlog_per_worker}")
+        if not (math.isfinite(self.scale_in_cooldown_s) and self.scale_in_cooldown_s >= 0):
+            raise ValueError(
+                f"scale_in_cooldown_s must be a finite number >= 0, got {self.scale_in_cooldown_s}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the controller saw at `now_s` (a monotonic clock, in seconds)."""
+
+    now_s: float
+    visible: int  # messages waiting in the request queue
+    in_flight: int  # messages received by workers, not yet deleted
+    arriving: int  # uploads accepted by the gateway but not yet queued
+    workers: int  # live (running) workers
+    starting: int  # workers launched but not yet running
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """What the policy remembers between periods."""
+
+    last_busy_s: float | None = None  # when work was last seen > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    desired: int
+    state: PolicyState
+    reason: str  # short human text for logs
+
+
+def decide(observation: Observation, config: ScalingConfig, state: PolicyState) -> Decision:
+    """Return the desired worker count for `observation`, and the state to pass next time."""
+    work = observation.visible + observation.in_flight + observation.arriving
+    current = observation.workers + observation.starting
+
+    if work > 0:
+        needed = math.ceil(work / config.backlog_per_worker)
+        desired = max(1, _clamp(max(current, needed), config))
+        reason = f"backlog {work} -> {needed} workers ({config.backlog_per_worker} per worker)"
+        if desired != needed:
+            reason += f", keeping {desired} (current {current}, bounds {_bounds(config)})"
+        return Decision(desired, PolicyState(last_busy_s=observation.now_s), reason)
+
+    idle_s = None if state.last_busy_s is None else observation.now_s - state.last_busy_s
+    if idle_s is None or idle_s >= config.scale_in_cooldown_s:
+        return Decision(config.min_workers, state, f"idle: scale in to {config.min_workers}")
+    desired = _clamp(current, config)
+    remaining_s = config.scale_in_cooldown_s - idle_s
+    return Decision(desired, state, f"idle: cooling down, {remaining_s:.1f} s before scale-in")
+
+
+def _clamp(count: int, config: ScalingConfig) -> int:
+    return max(config.min_workers, min(config.max_workers, count))
+
+
+def _bounds(config: ScalingConfig) -> str:
+    return f"[{config.min_workers}, {config.max_workers}]"

@@ -1,0 +1,63 @@
+"""The local instance runner: real worker processes that follow the embedded AWS's instances."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from iras.aws import AwsClients
+from iras.config import Settings
+from iras.provision import Resources
+from iras.scaler.fleet import Ec2Fleet
+from iras.scaler.local_runner import LocalInstanceRunner
+from tests.support import wait_until
+
+
+async def test_processes_follow_instances_and_instances_follow_processes(
+    settings: Settings, aws: AwsClients, resources: Resources
+) -> None:
+    fleet = Ec2Fleet(
+        aws.ec2, settings.model_copy(update={"worker_image_id": "ami-0123456789abcdef0"})
+    )
+    env = {
+        **os.environ,
+        "IRAS_ENDPOINT_URL": str(settings.endpoint_url),
+        "IRAS_RECEIVE_WAIT_S": "1",
+        "IRAS_TORCH_THREADS": "1",
+        "IRAS_IDLE_EXIT_S": "0",
+    }
+    runner = LocalInstanceRunner(fleet, env)
+    first, second = await fleet.launch(["app-tier-instance-1", "app-tier-instance-2"])
+    try:
+        await runner.sync(await fleet.instances())
+        assert runner.running == 2
+
+        # A terminated instance stops its process (gracefully: SIGTERM, exit 0).
+        first_process = runner.process_of(first.id)
+        assert first_process is not None
+        await fleet.terminate([first])
+        await runner.sync(await fleet.instances())
+
+        async def first_exited() -> bool:
+            return first_process.poll() is not None
+
+        await wait_until(first_exited, timeout_s=60)
+        # 0: it stopped by its handler. -SIGTERM only when the signal beat even that handler
+        # (the interpreter's first milliseconds); either way nothing was held.
+        assert first_process.returncode in {0, -signal.SIGTERM}
+
+        # A process that dies terminates its instance.
+        second_process = runner.process_of(second.id)
+        assert second_process is not None
+        second_process.send_signal(signal.SIGKILL)
+        second_process.wait(timeout=10)
+        await runner.sync(await fleet.instances())
+        states = {
+            i.id: i.state
+            for i in await fleet.instances(("pending", "running", "shutting-down", "terminated"))
+        }
+        assert states[second.id] in {"shutting-down", "terminated"}
+        await runner.sync(await fleet.instances())
+        assert runner.running == 0
+    finally:
+        await runner.stop_all()
