@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from iras.aws import AwsClients
@@ -125,3 +127,19 @@ async def test_launching_without_an_image_is_a_clear_error(
 )
 def test_next_names_fill_the_lowest_gaps(taken: set[str], count: int, names: list[str]) -> None:
     assert next_names("w", taken, count) == names
+
+
+async def test_launched_instances_boot_the_worker(
+    fleet_settings: Settings, aws: AwsClients
+) -> None:
+    (instance,) = await Ec2Fleet(aws.ec2, fleet_settings).launch(["app-tier-instance-1"])
+    attribute = await aws.ec2.describe_instance_attribute(
+        InstanceId=instance.id, Attribute="userData"
+    )
+    script = base64.b64decode(attribute["UserData"]["Value"]).decode()
+    assert script.startswith("#!/bin/bash") and script.rstrip().endswith("exec iras-worker")
+    assert "IRAS_INSTANCE_ID=auto" in script
+    assert f"IRAS_REQUEST_QUEUE='{fleet_settings.request_queue}'" in script
+    described = await aws.ec2.describe_instances(InstanceIds=[instance.id])
+    tags = {t["Key"]: t["Value"] for t in described["Reservations"][0]["Instances"][0]["Tags"]}
+    assert tags == {"Name": "app-tier-instance-1", "iras:role": "app-tier"}

@@ -19,6 +19,7 @@ import uvicorn
 
 from iras.aws import open_clients
 from iras.config import Settings
+from iras.local_aws import dummy_credentials
 from iras.model import Classifier
 from iras.provision import Resources
 from iras.web import create_app
@@ -131,6 +132,7 @@ def free_port() -> int:
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[ServedProcess]:
     """`iras serve` on free ports with its own embedded AWS, ready; stopped afterwards."""
+    os.environ.update(dummy_credentials(os.environ))  # for tests that call its AWS directly
     port, aws_port = free_port(), free_port()
     env = {
         name: value

@@ -7,8 +7,11 @@ import signal
 import socket
 from pathlib import Path
 
+from iras.aws import open_clients
+from iras.config import Settings
 from iras.messages import name_stem
 from iras.model import Classifier, Prediction
+from iras.scaler.fleet import Ec2Fleet
 from tests.support import image_bytes, wait_until
 from tests.web.conftest import ServedProcess
 
@@ -66,9 +69,15 @@ async def test_a_burst_grows_the_fleet_to_the_cap_and_back_to_zero(
         for name, o in zip(blobs, outcomes, strict=True)
         if isinstance(o, Prediction)
     )
-    responses = await asyncio.gather(
+    uploads = asyncio.gather(
         *(served.http.post("/upload", files={"myfile": (n, b)}) for n, b in blobs.items())
     )
+    # Mid-burst, a busy worker's instance is terminated (scale-in, spot loss, an operator):
+    # its worker hands back what it had not started, and every request is still answered.
+    victim = await busy_instance(served)
+    async with open_clients(Settings(endpoint_url=served.aws_endpoint)) as aws:
+        await aws.ec2.terminate_instances(InstanceIds=[victim])
+    responses = await uploads
     assert [r.status_code for r in responses] == [200] * 40
     assert sorted(r.text for r in responses) == expected  # none lost, none wrong
 
@@ -82,3 +91,19 @@ async def test_a_burst_grows_the_fleet_to_the_cap_and_back_to_zero(
     assert max(sizes) > 1  # the fleet grew past one worker
     assert max(sizes) <= state["max_workers"]  # and never past the cap
     assert sizes[0] == 0 and sizes[-1] == 0  # 0 -> N -> 0
+    metrics = (await served.http.get("/metrics")).text
+    assert 'iras_workers{state="running"} 0.0' in metrics
+    assert f"iras_workers_max {state['max_workers']}.0" in metrics
+
+
+async def busy_instance(served: ServedProcess) -> str:
+    """The id of a running worker instance that holds requests (waits for one)."""
+    async with open_clients(Settings(endpoint_url=served.aws_endpoint)) as aws:
+        fleet = Ec2Fleet(aws.ec2, Settings(endpoint_url=served.aws_endpoint))
+        async with asyncio.timeout(60):
+            while True:
+                state = (await served.http.get("/v1/scaler")).json()
+                running = [i for i in await fleet.instances(("running",))]
+                if state["in_flight"] > 0 and running:
+                    return running[0].id
+                await asyncio.sleep(0.1)

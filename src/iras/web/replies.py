@@ -65,10 +65,10 @@ async def _poll(
             response = await sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
             )
-        except (BotoCoreError, ClientError) as error:
+        except Exception as error:  # the listener must outlive any one bad call
             failures += 1
             delay_s = backoff_s(failures)
-            log.warning("receiving replies failed (%s); retrying in %.1f s", error, delay_s)
+            log.warning("receiving replies failed (%r); retrying in %.1f s", error, delay_s)
             await asyncio.sleep(delay_s)
             continue
         failures = 0
@@ -80,8 +80,8 @@ async def _poll(
         if messages:
             try:
                 await delete_batch(sqs, url, [m["ReceiptHandle"] for m in messages])
-            except (BotoCoreError, ClientError) as error:
-                log.warning("deleting %d replies failed: %s", len(messages), error)
+            except Exception as error:  # they come again and are ignored as duplicates
+                log.warning("deleting %d replies failed: %r", len(messages), error)
 
 
 def _parse(body: str) -> ResultJson | None:

@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from iras.aws import AwsClient
 from iras.backoff import backoff_s
 from iras.messages import MessageError, Request, decode_request
@@ -73,7 +71,7 @@ async def receive_until(
     The visibility timeout is asked for explicitly, whatever the queue's default, so that
     the worker's own record of when each message reappears is exact.
 
-    AWS errors are logged and retried with backoff: a worker outlives a flaky network.
+    Errors are logged and retried with backoff: a worker outlives a flaky network.
     A reservation is always given back, even when the receive is cancelled mid-poll.
     """
     failures = 0
@@ -94,7 +92,7 @@ async def receive_until(
             now = time.time()
             received = [parse_message(raw, now) for raw in response.get("Messages", [])]
             failures = 0
-        except (BotoCoreError, ClientError) as error:
+        except Exception as error:  # a receiver must outlive any one bad call
             failures += 1
             delay_s = backoff_s(failures)
             log.warning(

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 #: How long a stopping worker lets its in-flight receives return before cancelling them.
-RECEIVE_DRAIN_S = 2.0
+RECEIVE_DRAIN_S = 1.0
 
 
 class BatchClassifier(Protocol):
