@@ -261,3 +261,36 @@ def test_results_json_round_trip_has_contract_fields() -> None:
     assert "error" not in ok
     bad = json.loads(encode_result(Result("r", "j", "a.jpg", "m", "w", error="nope")))
     assert bad["error"] == "nope" and "label" not in bad
+
+
+async def test_a_message_arriving_while_the_worker_stops_is_not_hidden(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+) -> None:
+    """Regression: a stopping worker cancelled its parked long polls after a short grace,
+    and a message arriving just then was taken by the cancelled call and stayed hidden for
+    a whole visibility timeout (a 60 s cold start in `iras serve`)."""
+    settings = settings.model_copy(
+        update={"receive_wait_s": 3, "visibility_timeout_s": 300, "idle_exit_s": 0}
+    )
+    worker = make_worker(settings, aws, classifier, resources)
+    run = asyncio.create_task(worker.run())
+    await wait_until(lambda: _polling(aws, resources.request_queue_url))
+    worker.stop()
+    # Deliberately later than the old 1 s grace, within the 3 s long poll.
+    await asyncio.sleep(1.5)
+    await submit(aws, settings, resources, {"late.jpg": image_bytes()}, reply_queue)
+    assert await asyncio.wait_for(run, 30) is ExitReason.STOPPED
+
+    async def visible_again() -> bool:
+        return await queue_counts(aws, resources.request_queue_url) == (1, 0)
+
+    await wait_until(visible_again, timeout_s=5)
+
+
+async def _polling(aws: AwsClients, queue_url: str) -> bool:
+    """The queue is empty and nothing is in flight: a started worker is parked in long polls."""
+    return await queue_counts(aws, queue_url) == (0, 0)

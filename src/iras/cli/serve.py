@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     with contextlib.ExitStack() as stack:
         endpoint = settings.endpoint_url or stack.enter_context(embedded_aws(args.aws_port))
+        # Short long polls on one machine: a worker being scaled in (or Ctrl-C) waits for
+        # its polls to return, so that no message is caught by a cancelled one.
+        os.environ.setdefault("IRAS_RECEIVE_WAIT_S", "5")
         os.environ.update(
             {
                 **dummy_credentials(os.environ),

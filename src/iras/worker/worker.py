@@ -38,8 +38,8 @@ from iras.worker.receiving import Received, receive_until
 log = logging.getLogger(__name__)
 
 
-#: How long a stopping worker lets its in-flight receives return before cancelling them.
-RECEIVE_DRAIN_S = 1.0
+#: Beyond the long-poll wait, how long a stopping worker waits for its receives to return.
+RECEIVE_MARGIN_S = 2.0
 
 
 class BatchClassifier(Protocol):
@@ -306,11 +306,15 @@ class Worker:
     ) -> None:
         fetcher.cancel()  # no new batch starts
         await asyncio.gather(fetcher, return_exceptions=True)
-        # Receives in flight finish (on a busy queue they return at once, with messages to
-        # hand back); receivers waiting for room are woken by the drain and stop; long
-        # polls of an empty queue are cancelled after a short grace.
+        # Receives in flight finish, and what they bring is handed back: a long poll that
+        # is cancelled can still take a message that arrives at that moment, which then
+        # stays hidden for a whole visibility timeout (measured: a 60 s cold start). So the
+        # wait is a full long poll; receivers waiting for room are woken by the drain.
         unstarted = self._inbox.drain() + self._fetching
-        _, parked = await asyncio.wait(receivers, timeout=RECEIVE_DRAIN_S)
+        drain_s = min(
+            self._settings.receive_wait_s + RECEIVE_MARGIN_S, self._settings.shutdown_grace_s
+        )
+        _, parked = await asyncio.wait(receivers, timeout=drain_s)
         for task in parked:
             task.cancel()
         await asyncio.gather(*receivers, return_exceptions=True)
