@@ -164,8 +164,8 @@ class Scaler:
         self.timeline.append(point)
         self.last = point
 
-    def snapshot(self) -> dict[str, Any]:
-        """What `/v1/scaler` answers."""
+    def snapshot(self, *, with_timeline: bool = True) -> dict[str, Any]:
+        """What `/v1/scaler` answers; `/metrics` needs only the current figures."""
         last = self.last or Point(time.time(), 0, 0, 0, 0, 0)
         return {
             "workers": last.workers,
@@ -176,5 +176,5 @@ class Scaler:
             "min_workers": self.config.min_workers,
             "max_workers": self.config.max_workers,
             "warm_pool": self._settings.warm_pool,
-            "timeline": [asdict(point) for point in self.timeline],
+            "timeline": [asdict(point) for point in self.timeline] if with_timeline else [],
         }

@@ -51,5 +51,5 @@ async def scaler(gateway: GatewayDep) -> dict[str, Any]:
 @router.get("/metrics", summary="Prometheus metrics (text format)")
 async def metrics(gateway: GatewayDep) -> Response:
     if gateway.scaler is not None:
-        gateway.metrics.observe_scaler(gateway.scaler.snapshot())
+        gateway.metrics.observe_scaler(gateway.scaler.snapshot(with_timeline=False))
     return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
