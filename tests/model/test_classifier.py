@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-import torch
 from PIL import Image
-from torch import nn
 
 from iras.model import Classifier, ImageError, Outcome, Prediction
+from iras.model.engine import Probabilities
 from iras.model.labels import imagenet_labels
-from iras.model.preprocess import EFFICIENTNET_LITE_SPEC
+from iras.model.preprocess import EFFICIENTNET_LITE_SPEC, Pixels
 from tests.model.images import animated_gif, encode, in_mode, pattern, png_bomb
 from tests.model.test_preprocess import BAD_INPUTS, MODES_AND_FORMATS
 
@@ -103,29 +103,31 @@ def test_a_batch_of_only_bad_images_gives_only_errors(classifier: Classifier) ->
     assert classifier.classify([]) == []
 
 
-class _FailsOnBrightImages(nn.Module):
-    """A stand-in model whose forward pass raises when any image in it is bright."""
+class _FailsOnBrightImages:
+    """A stand-in engine whose forward pass raises when any image in it is bright."""
+
+    name = "fails-on-bright"
 
     def __init__(self) -> None:
-        super().__init__()
         self.calls: list[int] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls.append(x.shape[0])
-        if (x.mean(dim=(1, 2, 3)) > 0.9).any():
+    def run(self, pixels: Pixels) -> Probabilities:
+        self.calls.append(len(pixels))
+        if (pixels.mean(axis=(1, 2, 3)) > 230).any():
             raise RuntimeError("simulated failure")
-        return torch.arange(1000, dtype=torch.float32).repeat(x.shape[0], 1)
+        scores = np.arange(1000, dtype=np.float32)
+        return np.tile(scores / scores.sum(), (len(pixels), 1))
 
 
 def test_a_failing_forward_pass_is_retried_image_by_image() -> None:
-    model = _FailsOnBrightImages()
-    classifier = Classifier("fails-on-bright", model, EFFICIENTNET_LITE_SPEC)
+    engine = _FailsOnBrightImages()
+    classifier = Classifier("fails-on-bright", engine, EFFICIENTNET_LITE_SPEC)
     dark = encode(pattern().point(lambda v: v // 4), "PNG")
     bright = encode(pattern().point(lambda v: 255), "PNG")
 
     outcomes = classifier.classify([dark, bright, dark])
 
-    assert model.calls == [3, 1, 1, 1]
+    assert engine.calls == [3, 1, 1, 1]
     assert [type(outcome) for outcome in outcomes] == [Prediction, ImageError, Prediction]
     assert _labels(outcomes[::2]) == [imagenet_labels()[999]] * 2
 

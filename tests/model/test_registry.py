@@ -22,7 +22,8 @@ from iras.model import (
 )
 from iras.model.efficientnet_lite import EfficientNetLite0
 from iras.model.labels import imagenet_labels
-from iras.model.registry import RESNET18_FILE, _for_inference
+from iras.model.network import fold_batch_norms
+from iras.model.registry import RESNET18_FILE
 from tests.model.images import encode, pattern
 
 
@@ -97,7 +98,7 @@ def test_folding_batch_norms_keeps_the_outputs(name: str) -> None:
     batch = torch.randn(2, 3, 224, 224)
     with torch.inference_mode():
         expected = model(batch)
-        folded = _for_inference(copy.deepcopy(model))
+        folded = fold_batch_norms(copy.deepcopy(model))
         assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
         torch.testing.assert_close(folded(batch), expected, rtol=1e-4, atol=1e-4)
 
@@ -140,7 +141,7 @@ def test_unknown_model_lists_the_known_ones() -> None:
 def test_threads_sets_torch_threads(threads: int, expected: int) -> None:
     before = torch.get_num_threads()
     try:
-        load_classifier("efficientnet_lite0", threads=threads)
+        load_classifier("efficientnet_lite0", threads=threads, engine="torch")
         assert torch.get_num_threads() == expected
     finally:
         torch.set_num_threads(before)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iras.model import ImageError, ModelError, Outcome
+from iras.model.pipeline import pipelined
 from iras.settings_cli import load_settings
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"image files, or directories whose {'/'.join(IMAGE_SUFFIXES)} files to classify",
     )
     parser.add_argument("--model", dest="model_name", help="model name (IRAS_MODEL_NAME)")
+    parser.add_argument("--engine", dest="model_engine", help="onnx or torch (IRAS_MODEL_ENGINE)")
     parser.add_argument(
         "--weights", dest="model_weights", type=Path, help="state dict file (IRAS_MODEL_WEIGHTS)"
     )
@@ -59,22 +61,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(
         model_name=args.model_name,
+        model_engine=args.model_engine,
         model_weights=args.model_weights,
         batch_size=args.batch_size,
         top_k=args.top_k,
     )
     try:
-        from iras.model import load_classifier  # torch loads here, not for `iras --help`
+        from iras.model import load_classifier  # the engine loads here, not for `--help`
 
         classifier = load_classifier(
-            settings.model_name, settings.model_weights, settings.torch_threads
+            settings.model_name,
+            settings.model_weights,
+            settings.inference_threads,
+            engine=settings.model_engine,
         )
     except ModelError as exc:
         print(f"iras predict: {exc}", file=sys.stderr)
         return 2
     paths, failed = expand(args.images)
-    for chunk in _chunks(paths, settings.batch_size):
-        outcomes = classify_files(classifier, chunk, settings.top_k)
+    chunks = list(_chunks(paths, settings.batch_size))
+    classified = pipelined(lambda chunk: classify_files(classifier, chunk, settings.top_k), chunks)
+    for chunk, outcomes in zip(chunks, classified, strict=True):
         for path, outcome in zip(chunk, outcomes, strict=True):
             failed |= isinstance(outcome, ImageError)
             report(path.stem, outcome, classifier.name, as_json=args.json)

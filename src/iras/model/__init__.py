@@ -4,8 +4,9 @@
 `Prediction` or `ImageError` per image, in order.
 
 The names below load on first use (PEP 562): the result types and errors are light, the
-classifier needs torch. So `iras-worker --help`, the gateway and the CLI's other commands
-start without importing torch.
+classifier needs an inference engine (ONNX Runtime, or torch to export for it or run
+instead of it). So `iras-worker --help`, the gateway and the CLI's other commands start
+without importing either.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ if TYPE_CHECKING:
     from iras.model.classifier import Classifier
     from iras.model.errors import ModelError, ModelWeightsMissing, UnknownModel
     from iras.model.preprocess import ImageDecodeError
-    from iras.model.registry import MODEL_NAMES, load_classifier
+    from iras.model.registry import ENGINE_NAMES, MODEL_NAMES, load_classifier
     from iras.model.types import ImageError, Outcome, Prediction, Scored
 
 _HOMES = {
     "Classifier": "iras.model.classifier",
     "ImageDecodeError": "iras.model.preprocess",
+    "ENGINE_NAMES": "iras.model.registry",
     "MODEL_NAMES": "iras.model.registry",
     "load_classifier": "iras.model.registry",
     "ModelError": "iras.model.errors",
@@ -35,6 +37,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "ENGINE_NAMES",
     "MODEL_NAMES",
     "Classifier",
     "ImageDecodeError",

@@ -14,44 +14,40 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
+import numpy as np
 from PIL import Image
-from torch import nn
 
+from iras.model.engine import Engine, Probabilities
 from iras.model.labels import imagenet_labels
-from iras.model.preprocess import ImageDecodeError, PreprocessSpec, crop, preprocess, to_batch
+from iras.model.preprocess import ImageDecodeError, Pixels, PreprocessSpec, crop, to_pixels
 from iras.model.types import ImageError, Outcome, Prediction, Scored
 
 log = logging.getLogger(__name__)
 
 
 class Classifier:
-    """An eval-mode model, the preprocessing it was trained with, and its class names.
+    """An inference engine, the preprocessing its model was trained with, and class names.
 
-    Safe to call from any thread; forward passes are serialised by a lock, since two at
-    once would only fight over the same cores (torch parallelises inside one pass).
-    With `decode_threads` > 1 the images of a batch are decoded in parallel (Pillow
-    releases the GIL): at batch 8 on 2 cores, 78 instead of 69 images/s.
+    Safe to call from any thread. Decoding runs outside the lock and forward passes
+    inside it, so two callers overlap one batch's decoding with another's forward pass,
+    but never run two forward passes at once (each already uses every core). With
+    `decode_threads` > 1 the images of a batch are decoded in parallel (Pillow releases
+    the GIL): at batch 8 on 2 cores, 78 instead of 69 images/s.
     """
 
     def __init__(
         self,
         name: str,
-        model: nn.Module,
+        engine: Engine,
         spec: PreprocessSpec,
         *,
-        channels_last: bool = False,
         decode_threads: int = 1,
         labels: Sequence[str] | None = None,
     ) -> None:
         self.name = name
+        self.engine = engine
         self.spec = spec
-        self.channels_last = channels_last
         self.labels: tuple[str, ...] = tuple(labels) if labels is not None else imagenet_labels()
-        model.eval()
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
-        self.model = model
         self._lock = threading.Lock()
         self._decode_pool = (
             ThreadPoolExecutor(decode_threads, thread_name_prefix="iras-decode")
@@ -60,11 +56,7 @@ class Classifier:
         )
 
     def __repr__(self) -> str:
-        return f"Classifier(name={self.name!r}, channels_last={self.channels_last})"
-
-    def preprocess(self, blob: bytes) -> torch.Tensor:
-        """The model's input tensor for one image; raises `ImageDecodeError`."""
-        return preprocess(blob, self.spec)
+        return f"Classifier(name={self.name!r}, engine={self.engine.name!r})"
 
     def classify(self, blobs: Sequence[bytes], top_k: int = 5) -> list[Outcome]:
         """One outcome per blob, in order: a `Prediction` with `top_k` labels or an `ImageError`."""
@@ -79,14 +71,14 @@ class Classifier:
                 outcomes.append(ImageError("not classified"))
                 crops.append((position, crop_or_error))
         if crops:
-            batch = to_batch([image for _, image in crops], self.spec)
+            batch = to_pixels([image for _, image in crops])
             for (position, _), outcome in zip(crops, self._predict(batch, top_k), strict=True):
                 outcomes[position] = outcome
         return outcomes
 
     def _crop_all(self, blobs: Sequence[bytes]) -> list[Image.Image | ImageError]:
-        """Decode in the pool when there is one; torch is kept out of the pool's threads,
-        where it would start a second OpenMP team to fight the forward pass's."""
+        """Decode in the pool when there is one; the engine is kept out of the pool's
+        threads, where it would start a second thread team to fight the forward pass's."""
         if self._decode_pool is not None and len(blobs) > 1:
             return list(self._decode_pool.map(self._try_crop, blobs))
         return [self._try_crop(blob) for blob in blobs]
@@ -97,9 +89,11 @@ class Classifier:
         except ImageDecodeError as exc:
             return ImageError(str(exc))
 
-    def _predict(self, batch: torch.Tensor, top_k: int) -> list[Outcome]:
+    def _predict(self, batch: Pixels, top_k: int) -> list[Outcome]:
         try:
-            return self._top_k(self._probabilities(batch), top_k)
+            with self._lock:
+                probabilities = self.engine.run(batch)
+            return self._top_k(probabilities, top_k)
         except Exception:
             if len(batch) == 1:
                 log.exception("forward pass failed for one image")
@@ -109,18 +103,10 @@ class Classifier:
             outcome for i in range(len(batch)) for outcome in self._predict(batch[i : i + 1], top_k)
         ]
 
-    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
-        with self._lock, torch.inference_mode():
-            return torch.softmax(self.model(batch.contiguous(memory_format=layout)), dim=1)
-
-    def _top_k(self, probabilities: torch.Tensor, top_k: int) -> list[Outcome]:
-        scores, indices = probabilities.topk(top_k, dim=1)
+    def _top_k(self, probabilities: Probabilities, top_k: int) -> list[Outcome]:
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
         outcomes: list[Outcome] = []
-        for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
-            top = tuple(
-                Scored(self.labels[index], score)
-                for score, index in zip(row_scores, row_indices, strict=True)
-            )
+        for row, indices in zip(probabilities.tolist(), ranked.tolist(), strict=True):
+            top = tuple(Scored(self.labels[index], row[index]) for index in indices)
             outcomes.append(Prediction(label=top[0].label, top=top))
         return outcomes

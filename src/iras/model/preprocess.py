@@ -1,4 +1,4 @@
-"""Bytes of an uploaded image -> the normalised 3 x 224 x 224 tensor a model expects.
+"""Bytes of an uploaded image -> the 224 x 224 RGB pixels a model expects.
 
 Uploads are untrusted and come in every shape: palette GIFs, transparent PNGs, 16-bit
 greyscale, CMYK JPEGs from print workflows, phone photos that are stored sideways with an
@@ -21,7 +21,8 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
+import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DECODABLE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -66,9 +67,16 @@ TORCHVISION_SPEC = PreprocessSpec(
 )
 
 
-def preprocess(blob: bytes, spec: PreprocessSpec) -> torch.Tensor:
-    """Decode `blob` and return the float tensor (3 x crop x crop) for `spec`'s model."""
-    return to_batch([crop(blob, spec)], spec)[0].contiguous()
+Pixels = npt.NDArray[np.uint8]
+"""A batch of crops as Pillow lays them out: N x H x W x 3 bytes (channels last)."""
+
+
+def preprocess(blob: bytes, spec: PreprocessSpec) -> npt.NDArray[np.float32]:
+    """Decode `blob` to the normalised float input (3 x crop x crop) of `spec`'s model.
+
+    The reference for what the engines compute inside their graphs from `to_pixels`.
+    """
+    return normalise(to_pixels([crop(blob, spec)]), spec)[0]
 
 
 def crop(blob: bytes, spec: PreprocessSpec) -> Image.Image:
@@ -178,16 +186,21 @@ def resize_and_crop(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     return image.resize((spec.crop_px, spec.crop_px), spec.resample, box=box)
 
 
-def to_batch(crops: Sequence[Image.Image], spec: PreprocessSpec) -> torch.Tensor:
-    """Same-sized RGB crops -> one normalised float32 batch (N x C x H x W).
+def to_pixels(crops: Sequence[Image.Image]) -> Pixels:
+    """Same-sized RGB crops -> one uint8 batch, N x H x W x 3, with a single copy.
 
-    Pillow's bytes are already N x H x W x C, which is channels_last memory: the batch
-    keeps that layout, and a channels_last model takes it without a copy.
+    Normalisation happens inside the model's graph (see `iras.model.network`), where it
+    fuses with the first convolution: the batch stays bytes until then, a quarter of the
+    memory traffic of floats.
     """
     width, height = crops[0].size
-    raw = bytearray(b"".join(image.tobytes() for image in crops))
-    pixels = torch.frombuffer(raw, dtype=torch.uint8).view(len(crops), height, width, 3)
-    batch = pixels.permute(0, 3, 1, 2).to(torch.float32)
-    mean = torch.tensor(spec.mean).mul_(255.0).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).mul_(255.0).view(1, 3, 1, 1)
-    return batch.sub_(mean).div_(std)
+    raw = b"".join(image.tobytes() for image in crops)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(crops), height, width, 3)
+
+
+def normalise(pixels: Pixels, spec: PreprocessSpec) -> npt.NDArray[np.float32]:
+    """uint8 N x H x W x 3 -> float32 N x 3 x H x W, normalised by `spec`'s mean and std."""
+    mean = np.array(spec.mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
+    std = np.array(spec.std, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
+    batch = pixels.transpose(0, 3, 1, 2).astype(np.float32)
+    return np.ascontiguousarray((batch - mean) / std, dtype=np.float32)

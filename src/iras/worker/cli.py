@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--endpoint-url", help="AWS endpoint (IRAS_ENDPOINT_URL)")
     parser.add_argument("--model", dest="model_name", help="model name (IRAS_MODEL_NAME)")
+    parser.add_argument("--engine", dest="model_engine", help="onnx or torch (IRAS_MODEL_ENGINE)")
     parser.add_argument(
         "--batch-size", type=int, help="most images per forward pass (IRAS_BATCH_SIZE)"
     )
@@ -84,15 +85,25 @@ def _exit_now(signum: int, frame: object) -> None:
 
 
 async def run_worker(settings: Settings) -> int:
-    """Load the model, connect, work; terminate the own instance after an idle exit."""
-    from iras.model import load_classifier  # torch loads here, not for `--help`
+    """Load the model while connecting to AWS, work, terminate the own instance after an
+    idle exit. The two start-up halves overlap because a cold start is what a request
+    arriving at an empty fleet waits for."""
+    from iras.model import load_classifier  # the engine loads here, not for `--help`
 
-    instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
-    classifier = await asyncio.to_thread(
-        load_classifier, settings.model_name, settings.model_weights, settings.torch_threads
+    loading = asyncio.create_task(
+        asyncio.to_thread(
+            load_classifier,
+            settings.model_name,
+            settings.model_weights,
+            settings.inference_threads,
+            engine=settings.model_engine,
+        )
     )
+    instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
     async with open_clients(settings, concurrent_long_polls=settings.receivers) as aws:
-        queue_url = await find_queue_url(aws.sqs, settings.request_queue)
+        queue_url, classifier = await asyncio.gather(
+            find_queue_url(aws.sqs, settings.request_queue), loading
+        )
         if queue_url is None:
             raise LookupError(
                 f"request queue {settings.request_queue!r} does not exist at "

@@ -1,10 +1,11 @@
 """The app-tier worker: receive, batch, download, classify, publish, delete.
 
 Three loops share one event loop. Receivers keep the inbox stocked; the fetcher takes a
-batch from it and downloads its images; the runner classifies one batch at a time in a
-thread and hands its results to a publish task. A semaphore of `prefetch_batches + 1`
-slots lets the fetcher work on batch N+1 while the model runs batch N, and no further:
-messages a worker holds are hidden from the rest of the fleet.
+batch from it and downloads its images; the runner classifies batches in threads, two at
+a time (one decoding while the other runs the network), and hands their results to
+publish tasks. A semaphore of `prefetch_batches + RUNNING_BATCHES` slots lets the
+fetcher work ahead of the running batches, and no further: messages a worker holds are
+hidden from the rest of the fleet.
 
 Stopping (`stop()`, SIGTERM) follows arq's order: stop pulling, hand back what was not
 started (visibility 0, so another worker takes it at once), let the batch in hand finish
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: Beyond the long-poll wait, how long a stopping worker waits for its receives to return.
 RECEIVE_MARGIN_S = 2.0
+#: Batches classified at once: one decoding while the other is in the network.
+RUNNING_BATCHES = 2
 
 
 class BatchClassifier(Protocol):
@@ -79,7 +82,7 @@ class Worker:
         self._publisher = Publisher(settings, aws, request_queue_url)
         self._inbox: Inbox[Received] = Inbox(settings.batch_size + SQS_BATCH_LIMIT)
         self._held = HeldMessages()
-        self._slots = asyncio.Semaphore(settings.prefetch_batches + 1)
+        self._slots = asyncio.Semaphore(settings.prefetch_batches + RUNNING_BATCHES)
         self._ready: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._fetching: list[Received] = []
         self._publishing: set[asyncio.Task[None]] = set()
@@ -162,12 +165,38 @@ class Worker:
                 self._slots.release()
 
     async def _run_loop(self) -> None:
-        while (batch := await self._ready.get()) is not None:
-            try:
-                await self._classify_and_publish(batch)
-            finally:
-                self._slots.release()
-                self._last_active = time.monotonic()
+        """Classify ready batches, up to `RUNNING_BATCHES` at once, until told to end.
+
+        The classifier decodes outside its lock and runs the network inside it, so a
+        second batch in flight is being decoded while the first one runs: on a full queue
+        the cores go to decode and inference instead of waiting for each other. A lane is
+        taken before a batch, so batches not yet started stay in `_ready` for a stop to
+        hand back.
+        """
+        lanes = asyncio.Semaphore(RUNNING_BATCHES)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await lanes.acquire()
+                batch = await self._ready.get()
+                if batch is None:
+                    break
+                task = asyncio.create_task(self._run_batch(batch, lanes))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if running:  # the batches in hand finish
+                await asyncio.wait(running)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _run_batch(self, batch: Batch, lanes: asyncio.Semaphore) -> None:
+        try:
+            await self._classify_and_publish(batch)
+        finally:
+            lanes.release()
+            self._slots.release()
+            self._last_active = time.monotonic()
 
     async def _classify_and_publish(self, batch: Batch) -> None:
         blobs = [blob for _, blob in batch.images]
