@@ -42,7 +42,7 @@ def settings(clean_aws: str) -> Settings:
         idle_exit_s=1.5,
         batch_size=4,
         batch_wait_ms=50,
-        torch_threads=1,
+        inference_threads=1,
         autoscaler=False,  # scaler tests turn it on, with a fleet they control
     )
 

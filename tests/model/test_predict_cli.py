@@ -16,7 +16,7 @@ from tests.model.images import encode, pattern
 
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRAS_TORCH_THREADS", "1")
+    monkeypatch.setenv("IRAS_INFERENCE_THREADS", "1")
     for name in ("IRAS_MODEL_NAME", "IRAS_MODEL_WEIGHTS", "IRAS_BATCH_SIZE", "IRAS_TOP_K"):
         monkeypatch.delenv(name, raising=False)
 

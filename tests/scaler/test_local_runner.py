@@ -23,7 +23,7 @@ async def test_processes_follow_instances_and_instances_follow_processes(
         **os.environ,
         "IRAS_ENDPOINT_URL": str(settings.endpoint_url),
         "IRAS_RECEIVE_WAIT_S": "1",
-        "IRAS_TORCH_THREADS": "1",
+        "IRAS_INFERENCE_THREADS": "1",
         "IRAS_IDLE_EXIT_S": "0",
     }
     runner = LocalInstanceRunner(fleet, env)

@@ -142,7 +142,7 @@ async def served(tmp_path: Path) -> AsyncIterator[ServedProcess]:
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits are awaited
         [sys.executable, "-m", "iras", "serve", "--port", str(port), "--aws-port", str(aws_port)],
-        env={**env, "IRAS_TORCH_THREADS": "1"},
+        env={**env, "IRAS_INFERENCE_THREADS": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -23,7 +23,7 @@ def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
             **os.environ,
             "IRAS_ENDPOINT_URL": str(settings.endpoint_url),
             "IRAS_RECEIVE_WAIT_S": "1",
-            "IRAS_TORCH_THREADS": "1",
+            "IRAS_INFERENCE_THREADS": "1",
             **env,
         },
     )
