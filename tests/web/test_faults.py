@@ -1,4 +1,5 @@
-"""Faults between the tiers: SQS delivers at least once, and a client must not notice."""
+"""Faults between the tiers: SQS delivers at least once, and a client must not notice;
+a request no worker can get through ends in the dead-letter queue, in plain sight."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import websockets
 
 from iras.aws import AwsClients
 from iras.config import Settings
-from iras.model import Classifier
+from iras.model import Classifier, Outcome
 from iras.provision import Resources
 from tests.support import image_bytes, wait_until
 from tests.web.conftest import Service, running_worker
@@ -46,6 +47,38 @@ async def test_a_request_delivered_twice_gives_one_result_seen_once(
     assert sorted(m["request_id"] for m in replayed) == request_ids
     assert state["done"] == 3 and len(state["requests"]) == 3
     assert await _result_counts(gateway_only) == (3, 3)  # results, duplicates ignored
+
+
+class _CrashingModel:
+    """A model that fails every batch, as one crashed by a poison input would."""
+
+    name = "crashing"
+
+    def classify(self, blobs: object, top_k: int = 5) -> list[Outcome]:
+        raise RuntimeError("the model crashed")
+
+
+async def test_a_request_that_keeps_failing_lands_in_the_dead_letter_queue(
+    gateway_only: Service, gateway_settings: Settings, resources: Resources
+) -> None:
+    files = [("files", ("poison.jpg", image_bytes(seed=99)))]
+    job = (await gateway_only.http.post("/v1/classify", files=files)).json()
+    # Each failed try leaves the message to come back after the visibility timeout.
+    quick_retries = gateway_settings.model_copy(update={"visibility_timeout_s": 1})
+
+    async with running_worker(quick_retries, resources, _CrashingModel()):  # type: ignore[arg-type]
+        await wait_until(lambda: _dead_letters(gateway_only, 1), timeout_s=60)
+
+    state = (await gateway_only.http.get(f"/v1/jobs/{job['job_id']}")).json()
+    assert state["done"] == 0
+
+
+async def _dead_letters(service: Service, expected: int) -> bool:
+    text = (await service.http.get("/metrics")).text
+    found = re.search(
+        r'^iras_queue_messages\{queue="dead_letter",state="visible"\} (\S+)$', text, re.M
+    )
+    return found is not None and float(found.group(1)) >= expected
 
 
 async def _take_all(aws: AwsClients, queue_url: str, count: int) -> list[str]:
