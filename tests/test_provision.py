@@ -1,15 +1,25 @@
-"""Provisioning: idempotent, and the queues carry the attributes the design needs."""
+"""Provisioning: idempotent; queues, buckets and the launch template as the design needs."""
 
 from __future__ import annotations
 
+import base64
 import json
+from typing import Any
 
 import pytest
 
 import iras.cli
+from iras.app_tier import worker_user_data
 from iras.aws import AwsClients
 from iras.config import Settings
+from iras.launch_template import (
+    DEFAULT_LAUNCH_TEMPLATE,
+    LaunchTemplateError,
+    ensure_launch_template,
+    launch_template_data,
+)
 from iras.provision import provision
+from iras.scaler.fleet import Ec2Fleet
 
 
 async def queue_attributes(aws: AwsClients, url: str) -> dict[str, str]:
@@ -59,3 +69,87 @@ def test_provision_command(settings: Settings, capsys: pytest.CaptureFixture[str
     assert iras.cli.main(["provision", "--endpoint-url", str(settings.endpoint_url)]) == 0
     out = capsys.readouterr().out
     assert out.count("s3://iras-input") == 2 and "iras-requests-dlq" in out
+
+
+# --- the fleet's launch template ----------------------------------------------------
+
+
+@pytest.fixture
+def fleet_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "worker_image_id": "ami-0123456789abcdef0",
+            "worker_instance_type": "t3.large",
+            "worker_instance_profile": "iras-app-tier",
+            "worker_security_group_ids": ("sg-0aaa", "sg-0bbb"),
+        }
+    )
+
+
+async def template_versions(aws: AwsClients, name: str) -> list[dict[str, Any]]:
+    response = await aws.ec2.describe_launch_template_versions(LaunchTemplateName=name)
+    return sorted(response["LaunchTemplateVersions"], key=lambda v: v["VersionNumber"])
+
+
+async def test_launch_template_carries_the_worker_spec_and_boot(
+    fleet_settings: Settings, aws: AwsClients
+) -> None:
+    made = await ensure_launch_template(aws.ec2, fleet_settings)
+    assert (made.name, made.version, made.change) == (DEFAULT_LAUNCH_TEMPLATE, 1, "created")
+    (version,) = await template_versions(aws, DEFAULT_LAUNCH_TEMPLATE)
+    data = version["LaunchTemplateData"]
+    assert data["ImageId"] == "ami-0123456789abcdef0"
+    assert data["InstanceType"] == "t3.large"
+    assert data["IamInstanceProfile"] == {"Name": "iras-app-tier"}
+    assert data["SecurityGroupIds"] == ["sg-0aaa", "sg-0bbb"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert base64.b64decode(data["UserData"]).decode() == worker_user_data(fleet_settings)
+
+
+async def test_launch_template_is_versioned_only_when_it_changes(
+    fleet_settings: Settings, aws: AwsClients
+) -> None:
+    first = await ensure_launch_template(aws.ec2, fleet_settings)
+    again = await ensure_launch_template(aws.ec2, fleet_settings)
+    assert (again.id, again.version, again.change) == (first.id, 1, "unchanged")
+    assert len(await template_versions(aws, first.name)) == 1
+
+    rebaked = fleet_settings.model_copy(update={"worker_image_id": "ami-0fedcba9876543210"})
+    updated = await ensure_launch_template(aws.ec2, rebaked)
+    assert (updated.id, updated.version, updated.change) == (first.id, 2, "updated")
+    versions = await template_versions(aws, first.name)
+    assert [v["DefaultVersion"] for v in versions] == [False, True]
+    assert versions[1]["LaunchTemplateData"]["ImageId"] == "ami-0fedcba9876543210"
+    assert (await ensure_launch_template(aws.ec2, rebaked)).change == "unchanged"
+
+
+async def test_the_fleet_launches_from_the_provisioned_template(
+    fleet_settings: Settings, aws: AwsClients
+) -> None:
+    named = fleet_settings.model_copy(  # moto checks that security groups exist
+        update={"worker_launch_template": "iras-workers", "worker_security_group_ids": ()}
+    )
+    made = await ensure_launch_template(aws.ec2, named)
+    assert made.name == "iras-workers"
+    (instance,) = await Ec2Fleet(aws.ec2, named).launch(["app-tier-instance-1"])
+    described = await aws.ec2.describe_instances(InstanceIds=[instance.id])
+    assert described["Reservations"][0]["Instances"][0]["ImageId"] == "ami-0123456789abcdef0"
+
+
+def test_launch_template_needs_an_image(settings: Settings) -> None:
+    with pytest.raises(LaunchTemplateError, match="IRAS_WORKER_IMAGE_ID"):
+        launch_template_data(settings)
+
+
+def test_provision_fleet_command(
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = ["--endpoint-url", str(settings.endpoint_url)]
+    assert iras.cli.main(["provision", "--fleet", *endpoint]) == 2
+    assert "IRAS_WORKER_IMAGE_ID" in capsys.readouterr().err
+    monkeypatch.setenv("IRAS_WORKER_IMAGE_ID", "ami-0123456789abcdef0")
+    assert iras.cli.main(["provision", "--fleet", *endpoint]) == 0
+    assert iras.cli.main(["provision", "--fleet", *endpoint]) == 0
+    out = capsys.readouterr().out
+    assert "iras-app-tier" in out and ": created" in out and ": unchanged" in out
+    assert "IRAS_WORKER_LAUNCH_TEMPLATE=iras-app-tier" in out

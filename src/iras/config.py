@@ -10,10 +10,10 @@ come from the standard AWS chain (environment, profile, instance role).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -236,9 +236,28 @@ class Settings(BaseSettings):
         None, description="AMI of worker instances (or use worker_launch_template)."
     )
     worker_launch_template: str | None = Field(
-        None, description="Launch template name for worker instances; overrides worker_image_id."
+        None,
+        description=(
+            "Launch template of worker instances; when set, the autoscaler launches from it "
+            "instead of worker_image_id. `iras provision --fleet` writes it (unset: as "
+            "iras-app-tier)."
+        ),
     )
     worker_instance_type: str = Field("t3.medium", description="EC2 instance type of workers.")
+    worker_instance_profile: str | None = Field(
+        None,
+        description=(
+            "IAM instance profile (name or ARN) of worker instances, in their launch template "
+            "or at each launch from worker_image_id: the role their AWS calls run as."
+        ),
+    )
+    worker_security_group_ids: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "Security groups (comma-separated ids) of worker instances; unset means the "
+            "VPC's default group. Workers need outbound HTTPS only."
+        ),
+    )
 
     # --- AWS client behaviour -------------------------------------------------------
     aws_max_attempts: int = Field(
@@ -254,6 +273,14 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"endpoint_url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("worker_security_group_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """An environment variable holds the ids comma-separated, not as JSON."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("results_prefix")
     @classmethod

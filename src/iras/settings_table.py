@@ -29,7 +29,7 @@ def _variables(name: str, field: FieldInfo) -> str:
 
 
 def _default(field: FieldInfo) -> str:
-    if field.default is None:
+    if field.default is None or field.default == ():
         return "unset"
     return f"`{field.default}`"
 

@@ -137,9 +137,9 @@ async def test_launched_instances_boot_the_worker(
         InstanceId=instance.id, Attribute="userData"
     )
     script = base64.b64decode(attribute["UserData"]["Value"]).decode()
-    assert script.startswith("#!/bin/bash") and script.rstrip().endswith("exec iras-worker")
+    assert script.startswith("#cloud-config") and "/etc/iras/worker.env" in script
     assert "IRAS_INSTANCE_ID=auto" in script
-    assert f"IRAS_REQUEST_QUEUE='{fleet_settings.request_queue}'" in script
+    assert f"IRAS_REQUEST_QUEUE={fleet_settings.request_queue}\n" in script
     described = await aws.ec2.describe_instances(InstanceIds=[instance.id])
     tags = {t["Key"]: t["Value"] for t in described["Reservations"][0]["Instances"][0]["Tags"]}
     assert tags == {"Name": "app-tier-instance-1", "iras:role": "app-tier"}

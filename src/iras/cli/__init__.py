@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from iras import __version__
-from iras.cli import bench, classify, predict, provision, serve
+from iras.cli import bench, classify, gateway, predict, provision, serve, teardown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"iras {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, predict, classify, bench, provision):
+    for module in (serve, gateway, predict, classify, bench, provision, teardown):
         module.register(subparsers)
     return parser
 

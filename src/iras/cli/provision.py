@@ -1,41 +1,68 @@
-"""`iras provision`: create or update the buckets and queues on the configured AWS."""
+"""`iras provision`: create or update the buckets, queues and fleet template on AWS."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import TYPE_CHECKING
 
 from iras.settings_cli import load_settings
 
 if TYPE_CHECKING:
     from iras.config import Settings
+    from iras.launch_template import LaunchTemplate
     from iras.provision import Resources
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "provision",
-        help="create or update buckets and queues (idempotent)",
+        help="create or update buckets and queues; --fleet: the launch template (idempotent)",
         description=(
-            "Create, or bring in line with the settings, the input and output buckets, the "
-            "request queue and its dead-letter queue on the configured AWS endpoint. "
-            "Safe to run any number of times."
+            "Create, or bring in line with the settings, the input and output buckets "
+            "(public access blocked, encrypted), the request queue and its dead-letter "
+            "queue on the configured AWS endpoint; with --fleet also the launch template "
+            "of app-tier instances (IRAS_WORKER_IMAGE_ID, IRAS_WORKER_INSTANCE_TYPE, "
+            "IRAS_WORKER_INSTANCE_PROFILE, IRAS_WORKER_SECURITY_GROUP_IDS). Safe to run any "
+            "number of times."
         ),
     )
     parser.add_argument(
         "--endpoint-url", help="AWS endpoint (IRAS_ENDPOINT_URL / AWS_ENDPOINT_URL)"
     )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="also create or update the workers' launch template (IRAS_WORKER_LAUNCH_TEMPLATE)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from iras.launch_template import LaunchTemplateError, launch_template_data
+
     settings = load_settings(endpoint_url=args.endpoint_url)
+    if args.fleet:
+        try:  # a template that cannot be made stops the run before anything is made
+            launch_template_data(settings)
+        except (LaunchTemplateError, ValueError) as error:
+            print(f"iras provision: {error}", file=sys.stderr)
+            return 2
     resources = asyncio.run(provision_with_clients(settings))
     print(f"input bucket:      s3://{resources.input_bucket}")
     print(f"output bucket:     s3://{resources.output_bucket}")
     print(f"request queue:     {resources.request_queue_url}")
     print(f"dead-letter queue: {resources.dead_letter_queue_url}")
+    if not args.fleet:
+        return 0
+    template = asyncio.run(provision_fleet(settings))
+    print(
+        f"launch template:   {template.name} ({template.id}), default version "
+        f"{template.version}: {template.change}"
+    )
+    if settings.worker_launch_template != template.name:
+        print(f"  the gateway launches from it with IRAS_WORKER_LAUNCH_TEMPLATE={template.name}")
     return 0
 
 
@@ -45,3 +72,11 @@ async def provision_with_clients(settings: Settings) -> Resources:
 
     async with open_clients(settings) as aws:
         return await provision(settings, aws)
+
+
+async def provision_fleet(settings: Settings) -> LaunchTemplate:
+    from iras.aws import open_clients
+    from iras.launch_template import ensure_launch_template
+
+    async with open_clients(settings) as aws:
+        return await ensure_launch_template(aws.ec2, settings)

@@ -68,6 +68,9 @@ def _export_atomically(network: nn.Module, target: Path) -> None:
 
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
     os.close(handle)
+    # mkstemp makes the file private; the export is for every user of the weights (a
+    # worker image bakes it as root and runs as another user).
+    os.chmod(temporary, 0o644)
     try:
         example = torch.randint(0, 256, (2, 224, 224, 3), dtype=torch.uint8)
         with warnings.catch_warnings():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from iras.app_tier import worker_instance_spec, worker_user_data
 from iras.aws import AwsClient
 from iras.config import Settings
 
@@ -36,34 +37,6 @@ class Instance:
     def number(self) -> int:
         tail = self.name.rsplit("-", 1)[-1]
         return int(tail) if tail.isdigit() else 0
-
-
-#: Settings a worker instance must share with the gateway: where AWS is and what to use.
-_WORKER_SETTINGS = (
-    "region",
-    "input_bucket",
-    "output_bucket",
-    "request_queue",
-    "dead_letter_queue",
-    "results_prefix",
-    "model_name",
-    "batch_size",
-    "idle_exit_s",
-)
-
-
-def worker_user_data(settings: Settings) -> str:
-    """The boot script of a worker instance launched from a plain AMI: start `iras-worker`.
-
-    The AMI must have IRAS installed (see deploy/); the instance finds its own id through
-    the metadata service, so that an idle worker can terminate its instance.
-    """
-    lines = ["#!/bin/bash", "set -euo pipefail", "export IRAS_INSTANCE_ID=auto"]
-    for name in _WORKER_SETTINGS:
-        value = str(getattr(settings, name)).replace("'", "")
-        lines.append(f"export IRAS_{name.upper()}='{value}'")
-    lines.append("exec iras-worker")
-    return "\n".join(lines) + "\n"
 
 
 def next_names(prefix: str, taken: set[str], count: int) -> list[str]:
@@ -137,11 +110,10 @@ class Ec2Fleet:
         spec: dict[str, object] = {
             "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}],
         }
-        if settings.worker_launch_template:  # its user data starts the worker
+        if settings.worker_launch_template:  # `iras provision --fleet` wrote its user data
             spec["LaunchTemplate"] = {"LaunchTemplateName": settings.worker_launch_template}
         elif settings.worker_image_id:
-            spec["ImageId"] = settings.worker_image_id
-            spec["InstanceType"] = settings.worker_instance_type
+            spec.update(worker_instance_spec(settings, settings.worker_image_id))
             spec["UserData"] = worker_user_data(settings)
         else:
             raise FleetConfigError(
