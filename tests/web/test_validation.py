@@ -58,7 +58,8 @@ def test_sniff_format(head: bytes, fmt: str | None) -> None:
         (b"", 400, "empty_file"),
         (b"hello, I am text", 415, "unsupported_media_type"),
         (encoded("BMP"), 415, "unsupported_media_type"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 400, "invalid_image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 400, "truncated_image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40 + b"IEND\xaeB`\x82", 400, "invalid_image"),
         (png_header_only(50_000, 50_000), 413, "too_many_pixels"),
     ],
 )
@@ -66,6 +67,38 @@ def test_inspect_image_rejections(blob: bytes, status: int, code: str) -> None:
     with pytest.raises(UploadRejected) as rejected:
         inspect_image(blob, "x.jpg", max_pixels=10_000_000)
     assert (rejected.value.status, rejected.value.code) == (status, code)
+
+
+def _saved(fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    picture = Image.radial_gradient("L").convert("RGB").resize((120, 80))
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+COMPLETE_FILES = [
+    pytest.param(_saved("JPEG"), id="jpeg"),
+    pytest.param(_saved("JPEG", progressive=True), id="progressive-jpeg"),
+    pytest.param(_saved("PNG"), id="png"),
+    pytest.param(_saved("GIF"), id="gif"),
+    pytest.param(_saved("WEBP"), id="webp"),
+    pytest.param(_saved("WEBP", lossless=True), id="lossless-webp"),
+]
+
+
+@pytest.mark.parametrize("blob", COMPLETE_FILES)
+def test_a_cut_off_image_is_refused_and_a_whole_one_is_not(blob: bytes) -> None:
+    inspect_image(blob, "x", max_pixels=10_000_000)
+    with pytest.raises(UploadRejected) as rejected:
+        inspect_image(blob[:-2], "x", max_pixels=10_000_000)
+    assert (rejected.value.status, rejected.value.code) == (400, "truncated_image")
+    with pytest.raises(UploadRejected) as rejected:
+        inspect_image(blob[: len(blob) // 2], "x", max_pixels=10_000_000)
+    assert (rejected.value.status, rejected.value.code) == (400, "truncated_image")
+
+
+def test_bytes_after_a_jpegs_end_are_allowed() -> None:
+    inspect_image(_saved("JPEG") + b"appended by a camera", "x", max_pixels=10_000_000)
 
 
 def test_inspect_image_accepts_and_measures() -> None:
@@ -101,8 +134,9 @@ def test_clean_name(raw: str | None, clean: str) -> None:
         ({"other": ("a.jpg", image_bytes())}, None, 400, "missing_file"),
         (None, {"myfile": "just text"}, 415, "multipart_expected"),
         ({"x": ("a.jpg", image_bytes())}, {"myfile": "text"}, 400, "missing_file"),
+        ({"myfile": ("a.jpg", image_bytes()[:-600])}, None, 400, "truncated_image"),
     ],
-    ids=["empty", "text", "wrong-field", "urlencoded", "text-in-file-field"],
+    ids=["empty", "text", "wrong-field", "urlencoded", "text-in-file-field", "truncated"],
 )
 async def test_upload_validation_errors(
     gateway_only: Service,

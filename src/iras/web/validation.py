@@ -77,6 +77,13 @@ def inspect_image(blob: bytes, name: str, max_pixels: int) -> ImageInfo:
             "unsupported_media_type",
             f"{name!r} is not a {ALLOWED_TEXT} image (judged by its content, not its name)",
         )
+    if not is_complete(blob, sniffed):
+        raise UploadRejected(
+            400,
+            "truncated_image",
+            f"{name!r} ends before its {sniffed} data does (an interrupted upload or a cut "
+            f"file?): send the whole file",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -93,6 +100,30 @@ def inspect_image(blob: bytes, name: str, max_pixels: int) -> ImageInfo:
     if width * height > max_pixels:
         raise _too_many_pixels(name, (width, height), max_pixels)
     return ImageInfo(format=sniffed, width=width, height=height)
+
+
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def is_complete(blob: bytes, fmt: str) -> bool:
+    """Whether the file reaches its format's end marker: a cheap test for truncation.
+
+    A cut-off file has an intact header, so only its end tells; decoding it would cost
+    the gateway what the worker spends anyway. JPEG: an end-of-image marker after the
+    last start-of-scan (an embedded thumbnail has its own, earlier); PNG: the IEND chunk;
+    GIF: the trailer byte; WebP: as many bytes as its RIFF header declares. Bytes after
+    the end marker (some cameras append data) are allowed.
+    """
+    if fmt == "JPEG":
+        last_scan = blob.rfind(b"\xff\xda")
+        return last_scan != -1 and blob.find(b"\xff\xd9", last_scan) != -1
+    if fmt == "PNG":
+        return blob.rfind(_PNG_END) != -1
+    if fmt == "GIF":
+        return blob.rstrip(b"\x00\r\n ").endswith(b";")
+    if fmt == "WEBP":
+        return len(blob) >= 8 and int.from_bytes(blob[4:8], "little") + 8 <= len(blob)
+    return True
 
 
 def clean_name(raw: str | None) -> str:
