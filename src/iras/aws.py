@@ -15,6 +15,7 @@ from typing import Any
 
 import aioboto3
 from botocore.config import Config
+from botocore.handlers import add_expect_header
 
 from iras.config import Settings
 
@@ -67,4 +68,16 @@ async def open_clients(
             )
             for service in ("s3", "sqs", "ec2")
         }
+        send_bodies_at_once(clients["s3"])
         yield AwsClients(**clients)
+
+
+def send_bodies_at_once(s3: AwsClient) -> None:
+    """Stop botocore from asking `Expect: 100-continue` before each PutObject body.
+
+    botocore asks for every body, whatever its size, to spare sending one that S3 would
+    refuse; that costs a round trip per upload (headers, wait for "100 Continue", body),
+    on the path of every request and every result. IRAS's bodies are images of at most
+    `max_upload_bytes` and small results, cheaper to send than to ask about.
+    """
+    s3.meta.events.unregister("before-call.s3", add_expect_header)

@@ -2,8 +2,9 @@
 
 It owns the clock, the AWS calls and the timeline that `/v1/scaler` shows; the decision
 itself is `policy.decide`, a pure function. It observes every `scaler_interval_s` and
-also the moment an upload arrives (`nudge`), so a fleet at zero starts a worker before
-the first request is even queued.
+also the moment an upload arrives that may need more workers (`nudge`), so a fleet at
+zero starts a worker before the first request is even queued, while uploads that find
+the fleet big enough cost no AWS call.
 """
 
 from __future__ import annotations
@@ -63,6 +64,28 @@ class Point:
     in_flight: int
 
 
+def may_scale_out(
+    last: Point | None, arriving: int, config: ScalingConfig, state: PolicyState
+) -> bool:
+    """Whether uploads arriving now could make the policy add workers.
+
+    Asked of the policy itself, with the last observation plus `arriving`. Only then is
+    the fleet observed at once (two AWS calls); otherwise the next period sees the
+    uploads, and an upload that finds the fleet big enough costs no AWS call.
+    """
+    if last is None:
+        return True
+    guess = Observation(
+        now_s=time.monotonic(),
+        visible=last.backlog,
+        in_flight=last.in_flight,
+        arriving=arriving,
+        workers=last.workers,
+        starting=last.starting,
+    )
+    return decide(guess, config, state).desired > last.workers + last.starting
+
+
 class Scaler:
     """Sizes the worker fleet from the request queue's backlog."""
 
@@ -89,8 +112,9 @@ class Scaler:
         self.last: Point | None = None
 
     def nudge(self) -> None:
-        """Observe now (an upload arrived)."""
-        self._wake.set()
+        """An upload arrived: observe now if it may need more workers than there are."""
+        if may_scale_out(self.last, self._arriving(), self.config, self._state):
+            self._wake.set()
 
     async def run(self) -> None:
         """Observe and act until cancelled; AWS errors are logged and retried next period."""

@@ -1,4 +1,8 @@
-"""Request-scoped access to the gateway, as `Annotated` dependencies."""
+"""Request-scoped access to the gateway, as `Annotated` dependencies.
+
+They are `async def` although they await nothing: FastAPI runs a plain `def` dependency
+in its thread pool, two thread hand-offs per upload for two attribute reads.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,14 @@ from iras.web.submit import Submitter
 RETRY_AFTER_S = 2
 
 
-def get_gateway(connection: HTTPConnection) -> Gateway:
+async def get_gateway(connection: HTTPConnection) -> Gateway:
     gateway: Gateway = connection.app.state.gateway
     return gateway
 
 
-def get_submitter(request: Request) -> Submitter:
+async def get_submitter(request: Request) -> Submitter:
     """The submitter, or 503 with Retry-After while the gateway is not connected yet."""
-    gateway = get_gateway(request)
+    gateway: Gateway = request.app.state.gateway
     if gateway.submitter is None:
         raise ApiError(
             503,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import uuid
@@ -22,9 +23,9 @@ from iras.backoff import backoff_s
 from iras.config import Settings
 from iras.provision import find_queue_url
 from iras.scaler.controller import Scaler
-from iras.scaler.fleet import Ec2Fleet
+from iras.scaler.fleet import Ec2Fleet, FleetConfigError
 from iras.scaler.local_runner import LocalInstanceRunner
-from iras.sqs import queue_depth
+from iras.sqs import queue_depth, send_batch
 from iras.web.jobs import JobBook
 from iras.web.metrics import GatewayMetrics
 from iras.web.replies import create_reply_queue, delete_reply_queue, listen_for_replies
@@ -97,7 +98,11 @@ class Gateway:
         self.dead_letter_queue_url = await find_queue_url(sqs, settings.dead_letter_queue)
         reply_url = await create_reply_queue(sqs, self.reply_queue_name, settings.receive_wait_s)
         self.reply_queue_url = reply_url
-        self._sender = BatchingSender(sqs, request_url, settings.send_batch_wait_ms / 1000.0)
+        self._sender = BatchingSender(
+            functools.partial(send_batch, sqs, request_url),
+            settings.send_batch_wait_ms / 1000.0,
+            companions=lambda: self.submitter.storing if self.submitter else 0,
+        )
         self.submitter = Submitter(
             settings, self.aws, self.book, self._sender, reply_url, on_submit=self._on_submit
         )
@@ -108,6 +113,10 @@ class Gateway:
             self.scaler = Scaler(
                 settings, sqs, request_url, fleet, runner, arriving=lambda: submitter.arriving
             )
+            # One look before ready: /v1/scaler's timeline starts from the fleet as found,
+            # not from whatever the first uploads have already set in motion.
+            with contextlib.suppress(FleetConfigError):  # the scaler's loop reports it
+                await self.scaler.step()
             self._tasks.append(asyncio.create_task(self.scaler.run(), name="scaler"))
         self._tasks.append(
             asyncio.create_task(
@@ -139,7 +148,15 @@ class Gateway:
                 if url is None:
                     continue
                 with contextlib.suppress(BotoCoreError, ClientError):
-                    visible, in_flight = await queue_depth(self.aws.sqs, url)
+                    visible, in_flight = await self._queue_depth(label, url)
                     self.metrics.queue_messages.labels(label, "visible").set(visible)
                     self.metrics.queue_messages.labels(label, "in_flight").set(in_flight)
             await asyncio.sleep(QUEUE_SAMPLE_PERIOD_S)
+
+    async def _queue_depth(self, label: str, url: str) -> tuple[int, int]:
+        """The request queue's depth as the scaler last saw it (it looks every second), so
+        that the same figures are not asked for twice; other queues from SQS."""
+        last = self.scaler.last if self.scaler is not None else None
+        if label == "requests" and last is not None:
+            return last.backlog, last.in_flight
+        return await queue_depth(self.aws.sqs, url)

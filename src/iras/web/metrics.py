@@ -6,9 +6,11 @@ a warm answer takes tens of milliseconds, a cold fleet several seconds.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -75,3 +77,36 @@ class GatewayMetrics:
         self.workers.labels("starting").set(snapshot["starting"])
         self.workers_desired.set(snapshot["desired"])
         self.workers_max.set(snapshot["max_workers"])
+
+
+class RequestMetrics:
+    """Count and time HTTP requests by route: a plain ASGI middleware.
+
+    Not `@app.middleware("http")`: Starlette runs such a middleware's `call_next` in a
+    task group with memory streams between the halves, about 5% of the gateway's CPU per
+    upload for two clock reads.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts: an error escaped every handler
+
+        async def watching_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        finally:
+            path = getattr(scope.get("route"), "path", "other")  # set by the router
+            self.metrics.http_requests.labels(path, str(status)).inc()
+            self.metrics.http_latency.labels(path).observe(time.perf_counter() - started)

@@ -1,9 +1,16 @@
-"""Coalesce concurrent request sends into `SendMessageBatch` calls.
+"""Coalesce concurrent SQS batch calls: sends to the request queue, deletes of replies.
 
 A hundred users uploading at once would cost a hundred SendMessage calls; gathered for a
-few milliseconds they cost ten. Each message is paired with a future, flushed when ten
-are waiting or `wait_s` after the first, and every future of a failed call gets the
-error (the batcher of Ray Serve, applied to SQS). It knows nothing of what it sends.
+few milliseconds they cost ten. Each item is paired with a future, flushed when ten are
+waiting, when nothing else is on its way, or `wait_s` after the first, and every future
+of a failed call gets the error (the batcher of Ray Serve, applied to SQS). It knows
+nothing of what it sends: `call` is a batch call (`iras.sqs.send_batch` on one queue,
+say) that returns the indexes of the items it could not handle.
+
+Waiting only pays when company is coming, so `companions()` says how many items are on
+their way (uploads still being stored): with none, a lone request goes out at once and
+pays no latency for a batch that would stay a batch of one. Items added with
+`add(..., wait=False)` nobody awaits (reply deletes): their failures are only logged.
 """
 
 from __future__ import annotations
@@ -11,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from iras.aws import AwsClient
-from iras.sqs import SQS_BATCH_LIMIT, send_batch
+from iras.sqs import SQS_BATCH_LIMIT
 
 log = logging.getLogger(__name__)
+
+#: One SQS batch call on a fixed queue: items in, indexes of the failed items out.
+BatchCall = Callable[[list[str]], Awaitable[list[int]]]
 
 
 class SendFailed(RuntimeError):
@@ -26,35 +35,53 @@ class SendFailed(RuntimeError):
 
 @dataclass(slots=True)
 class _Pending:
-    body: str
-    sent: asyncio.Future[None]
+    item: str
+    done: asyncio.Future[None] | None  # None: nobody waits for this one
 
 
 class BatchingSender:
-    """Send message bodies to one queue, ten per call, waiting at most `wait_s` to fill."""
+    """Hand items to `call` ten at a time, waiting at most `wait_s` to fill a batch."""
 
-    def __init__(self, sqs: AwsClient, queue_url: str, wait_s: float) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
+    def __init__(
+        self,
+        call: BatchCall,
+        wait_s: float,
+        companions: Callable[[], int] = lambda: 1,
+        what: str = "sending to the request queue",
+    ) -> None:
+        self._call = call
         self._wait_s = wait_s
+        self._companions = companions
+        self._what = what
         self._pending: list[_Pending] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
         self.calls = 0
 
-    async def send(self, bodies: Sequence[str]) -> None:
-        """Send `bodies`; return once SQS accepted all of them, or raise `SendFailed`."""
+    async def send(self, items: Sequence[str]) -> None:
+        """Hand over `items`; return once all were accepted, or raise `SendFailed`."""
+        await asyncio.gather(*self.add(items))
+
+    def add(self, items: Sequence[str], *, wait: bool = True) -> list[asyncio.Future[None]]:
+        """Queue `items` for the next batches; the futures (none if `wait=False`) resolve
+        once each item is accepted."""
         loop = asyncio.get_running_loop()
-        entries = [_Pending(body, loop.create_future()) for body in bodies]
+        entries = [_Pending(item, loop.create_future() if wait else None) for item in items]
         self._pending.extend(entries)
         while len(self._pending) >= SQS_BATCH_LIMIT:
             self._flush_now()
-        if self._pending and self._timer is None:
-            if self._wait_s <= 0:
+        if self._pending:
+            if self._wait_s <= 0 or self._companions() <= 0:
                 self._flush_now()
-            else:
+            elif self._timer is None:
                 self._timer = loop.call_later(self._wait_s, self._flush_now)
-        await asyncio.gather(*(entry.sent for entry in entries))
+        return [entry.done for entry in entries if entry.done is not None]
+
+    def nudge(self) -> None:
+        """Send what is pending now if no more company is coming (called when an upload
+        that was on its way will not come: it failed, or it was refused)."""
+        if self._pending and self._companions() <= 0:
+            self._flush_now()
 
     async def close(self) -> None:
         """Send what is pending and wait for calls in flight."""
@@ -79,18 +106,23 @@ class BatchingSender:
     async def _send_chunk(self, chunk: list[_Pending]) -> None:
         self.calls += 1
         try:
-            failed = set(await send_batch(self._sqs, self._queue_url, [e.body for e in chunk]))
+            failed = set(await self._call([entry.item for entry in chunk]))
         except Exception as error:  # every waiter learns of the failure
-            for entry in chunk:
-                with contextlib.suppress(asyncio.InvalidStateError):
-                    entry.sent.set_exception(
-                        SendFailed(f"sending to the request queue failed: {error}")
-                    )
+            self._fail(chunk, SendFailed(f"{self._what} failed: {error}"))
             return
         for index, entry in enumerate(chunk):
-            if entry.sent.done():
-                continue
             if index in failed:
-                entry.sent.set_exception(SendFailed("the request queue refused the message"))
+                self._fail([entry], SendFailed(f"{self._what}: SQS refused an entry"))
+            elif entry.done is not None and not entry.done.done():
+                entry.done.set_result(None)
+
+    def _fail(self, entries: list[_Pending], error: SendFailed) -> None:
+        unwatched = 0
+        for entry in entries:
+            if entry.done is None:
+                unwatched += 1
             else:
-                entry.sent.set_result(None)
+                with contextlib.suppress(asyncio.InvalidStateError):
+                    entry.done.set_exception(error)
+        if unwatched:
+            log.warning("%s (%d entries nobody waits for)", error, unwatched)

@@ -41,6 +41,7 @@ class Submitter:
         self._reply_queue_url = reply_queue_url
         self._on_submit = on_submit
         self.arriving = 0  # images being stored and queued right now (the scaler counts them)
+        self.storing = 0  # of those, images whose upload to S3 has not finished yet
 
     async def submit(
         self, uploads: Sequence[ImageFile], owner: str | None = None, *, manifest: bool = True
@@ -63,7 +64,14 @@ class Submitter:
         stores = [self._store_image(ref, upload) for ref, upload in zip(refs, uploads, strict=True)]
         if manifest:
             stores.append(self._store_manifest(job_id, refs, owner))
-        await asyncio.gather(*stores)
+        self.storing += len(uploads)
+        try:
+            await asyncio.gather(*stores)
+        except BaseException:
+            self.storing -= len(uploads)
+            self._sender.nudge()  # requests waiting for this job's company: it is not coming
+            raise
+        self.storing -= len(uploads)  # before sending: the last one stored sends at once
         job = self._book.add_job(job_id, refs, owner)
         now = time.time()
         await self._sender.send(

@@ -8,6 +8,8 @@ route expects: which ones, how many files, how big each is.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 
@@ -19,6 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iras.web.errors import ApiError
 from iras.web.validation import ImageInfo, clean_name, inspect_image
+
+#: Before a 413, the most a client may still send (and for how long) before it is cut off.
+DRAIN_LIMIT_BYTES = 1_000_000
+DRAIN_LIMIT_S = 1.0
 
 
 class _BodyTooLarge(Exception):
@@ -38,6 +44,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _drain(receive)
             await self._refuse(send)
             return
         seen = 0
@@ -61,6 +68,7 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, watching_send)
         except _BodyTooLarge:
             if not started:
+                await _drain(receive)
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
@@ -83,6 +91,23 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop what the client still sends before it is answered 413, up to a bound.
+
+    The 413 closes the connection, and closing one with unread bytes in it makes the
+    kernel reset it: the reset can destroy the 413 before the client has read it. A
+    client sending far more than `DRAIN_LIMIT_BYTES` is cut off regardless.
+    """
+    seen = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_LIMIT_S):
+            while seen < DRAIN_LIMIT_BYTES:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+                seen += len(message.get("body", b""))
 
 
 @dataclass(frozen=True, slots=True)

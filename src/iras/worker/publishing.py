@@ -1,9 +1,13 @@
 """Make a batch's results durable, tell the requesters, then forget the requests.
 
-The order is what makes IRAS lose nothing: first the output bucket (so a result survives
-any gateway), then the reply queues (so waiting clients hear at once), and only then the
-delete from the request queue. A step that fails leaves its message undeleted, to be
-delivered again; writing the same result twice is harmless.
+What makes IRAS lose nothing is that a request is deleted from the request queue only
+once its result is in the output bucket (so it survives any gateway) and on its reply
+queue (so a waiting client hears). The bucket and the reply queue are written at the
+same time: they do not depend on each other, and one image at a time, the writes in a
+row cost the requester ~8 ms of its ~50 ms. A step that fails leaves its message
+undeleted, to be delivered again; writing the same result or reply twice is harmless
+(the gateway ignores a second reply), and a client answered from a reply whose write to
+the bucket failed finds the result there once the request comes round again.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ class Publisher:
 
     async def publish(self, outgoing: Sequence[Outgoing]) -> list[Received]:
         """Publish `outgoing`; return the messages that were deleted (fully handled)."""
-        stored = await self._store(outgoing)
-        replied = await self._reply(stored)
-        return await self.delete([item.received for item in replied])
+        stored, replied = await asyncio.gather(self._store(outgoing), self._reply(outgoing))
+        stored_ids = {id(item) for item in stored}
+        done = [item.received for item in replied if id(item) in stored_ids]
+        return await self.delete(done)
 
     async def delete(self, messages: Sequence[Received]) -> list[Received]:
         """Delete `messages` from the request queue; return those that were deleted."""
@@ -96,9 +101,9 @@ class Publisher:
             return False
         return True
 
-    async def _reply(self, stored: Sequence[Outgoing]) -> list[Outgoing]:
+    async def _reply(self, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
         by_queue: dict[str | None, list[Outgoing]] = defaultdict(list)
-        for item in stored:
+        for item in outgoing:
             request = item.received.request
             by_queue[request.reply_to if request else None].append(item)
         answered = await asyncio.gather(
