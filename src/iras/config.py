@@ -121,7 +121,10 @@ class Settings(BaseSettings):
         40,
         ge=0,
         le=10_000,
-        description="How long a partly filled batch waits for more requests before it runs.",
+        description=(
+            "How long a partly filled batch waits for more requests before it runs, while "
+            "the model is busy with another (an idle model takes what there is at once)."
+        ),
     )
     receivers: int = Field(
         2, ge=1, le=16, description="Concurrent SQS receive calls (each takes up to 10 messages)."
@@ -196,6 +199,30 @@ class Settings(BaseSettings):
         5.0,
         ge=0,
         description="How long a request waits for company before SendMessageBatch (0 = send at once).",
+    )
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "API keys, comma-separated. Unset: the API is open. Set: every API and WebSocket "
+            "call needs one (X-API-Key header, Authorization: Bearer, or ?api_key= on "
+            "WebSockets), and a job is visible only to the key that created it."
+        ),
+    )
+    rate_limit_per_s: float = Field(
+        100.0,
+        ge=0,
+        description="API requests per second one client (key, or address) may make; 0 = no limit.",
+    )
+    rate_limit_burst: int = Field(
+        200, ge=1, description="Requests one client may make at once before the rate applies."
+    )
+    max_uploads_per_client: int = Field(
+        200,
+        ge=0,
+        description=(
+            "Uploads (POST /upload, /v1/classify) one client may have in progress, waiting "
+            "ones included; 0 = no limit. Beyond it: 429."
+        ),
     )
 
     # --- the autoscaler and the fleet -------------------------------------------------
@@ -274,7 +301,7 @@ class Settings(BaseSettings):
             raise ValueError(f"endpoint_url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("worker_security_group_ids", mode="before")
+    @field_validator("worker_security_group_ids", "api_keys", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         """An environment variable holds the ids comma-separated, not as JSON."""

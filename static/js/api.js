@@ -26,13 +26,47 @@ export function socketUrl(path, location) {
 
 /** Open the job's result stream (one JSON message per result). */
 export function openJobSocket(jobId, path = `/v1/jobs/${encodeURIComponent(jobId)}/ws`) {
-  return new WebSocket(socketUrl(path, window.location));
+  const key = storedKey();
+  const query = key ? `?api_key=${encodeURIComponent(key)}` : "";
+  return new WebSocket(socketUrl(path + query, window.location));
 }
 
-async function request(url, init, onOk) {
+// A gateway with IRAS_API_KEYS set answers 401 without a valid key: the page asks for
+// one once, keeps it in this browser, and sends it with every call.
+const KEY_STORAGE = "iras-api-key";
+
+function storedKey() {
+  try {
+    return window.localStorage.getItem(KEY_STORAGE);
+  } catch {
+    return null;
+  }
+}
+
+let declined = false; // asked once and refused: the page stops asking until reloaded
+
+function askForKey(detail) {
+  if (declined) return false;
+  const key = window.prompt(`This IRAS needs an API key (${detail}). Key:`);
+  if (!key) {
+    declined = true;
+    return false;
+  }
+  try {
+    window.localStorage.setItem(KEY_STORAGE, key.trim());
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+async function request(url, init, onOk, asked = false) {
+  const headers = { Accept: "application/json" };
+  const key = storedKey();
+  if (key) headers["X-API-Key"] = key;
   let response;
   try {
-    response = await fetch(url, { ...init, headers: { Accept: "application/json" } });
+    response = await fetch(url, { ...init, headers });
   } catch (error) {
     return {
       ok: false,
@@ -43,6 +77,9 @@ async function request(url, init, onOk) {
     };
   }
   const body = await response.json().catch(() => null);
+  if (response.status === 401 && !asked && askForKey(body?.detail ?? "unauthorized")) {
+    return request(url, init, onOk, true);
+  }
   if (response.ok && body !== null) return { ok: true, status: response.status, ...onOk(body) };
   return {
     ok: false,

@@ -83,3 +83,14 @@ async def test_put_beyond_a_reservation_is_an_error(items: list[int], reserved: 
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Inbox(capacity=0)
+
+
+async def test_a_partial_batch_goes_at_once_when_waiting_is_not_worth_it() -> None:
+    inbox: Inbox[int] = Inbox(capacity=10)
+    inbox.put([1], reserved=await inbox.reserve(1))
+
+    batch = await asyncio.wait_for(
+        inbox.take_batch(size=4, wait_s=60, worth_waiting=lambda: False), 1
+    )
+
+    assert batch == [1]

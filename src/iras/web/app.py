@@ -7,20 +7,20 @@ their own.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from iras import __version__
 from iras.aws import open_clients
 from iras.config import Settings
+from iras.web.access import Access
 from iras.web.errors import install_error_handlers
 from iras.web.gateway import Gateway
-from iras.web.metrics import GatewayMetrics
+from iras.web.metrics import GatewayMetrics, RequestMetrics
 from iras.web.routes import classify, course, jobs, ops, results
 from iras.web.uploads import BodySizeLimit
 
@@ -53,19 +53,9 @@ def create_app(settings: Settings, static_dir: Path | None = DEFAULT_STATIC_DIR)
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.state.access = Access.from_settings(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "other")
-        metrics.http_requests.labels(path, str(response.status_code)).inc()
-        metrics.http_latency.labels(path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
     for module in (course, classify, results, jobs, ops):
         app.include_router(module.router)

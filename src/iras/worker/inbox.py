@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -66,12 +66,15 @@ class Inbox(Generic[T]):
         """Give back a reservation that brought nothing (a failed or cancelled receive)."""
         self.put((), reserved)
 
-    async def take_batch(self, size: int, wait_s: float) -> list[T]:
-        """Wait for a first item, then up to `wait_s` more for the batch to fill to `size`."""
+    async def take_batch(
+        self, size: int, wait_s: float, *, worth_waiting: Callable[[], bool] = lambda: True
+    ) -> list[T]:
+        """Wait for a first item, then up to `wait_s` more for the batch to fill to `size`
+        if `worth_waiting()` says so once the first item is in."""
         while not self._items:
             await self._changed()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
+        deadline = loop.time() + (wait_s if worth_waiting() else 0.0)
         while len(self._items) < size and (remaining := deadline - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed(), remaining)

@@ -85,6 +85,7 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.prefetch_batches + RUNNING_BATCHES)
         self._ready: asyncio.Queue[Batch | None] = asyncio.Queue()
         self._fetching: list[Received] = []
+        self._running = 0
         self._publishing: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._exit_reason = ExitReason.STOPPED
@@ -153,7 +154,9 @@ class Worker:
         while True:
             await self._slots.acquire()
             messages = await self._inbox.take_batch(
-                settings.batch_size, settings.batch_wait_ms / 1000.0
+                settings.batch_size,
+                settings.batch_wait_ms / 1000.0,
+                worth_waiting=self._model_busy,
             )
             self._fetching = messages
             batch = await download_batch(self._aws.s3, settings.input_bucket, messages)
@@ -190,10 +193,17 @@ class Worker:
             for task in running:
                 task.cancel()
 
+    def _model_busy(self) -> bool:
+        """Whether a batch is running or waiting to: only then is it worth holding a
+        partly filled batch back for company (an idle model takes a lone request at once)."""
+        return self._running > 0 or not self._ready.empty()
+
     async def _run_batch(self, batch: Batch, lanes: asyncio.Semaphore) -> None:
+        self._running += 1
         try:
             await self._classify_and_publish(batch)
         finally:
+            self._running -= 1
             lanes.release()
             self._slots.release()
             self._last_active = time.monotonic()

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from iras.web.access import UploaderDep
 from iras.web.deps import GatewayDep, SubmitterDep
 from iras.web.lookup import job_json
 from iras.web.routes.submitting import accept_images, wait_timeout
@@ -19,6 +20,7 @@ async def classify(
     request: Request,
     gateway: GatewayDep,
     submitter: SubmitterDep,
+    caller: UploaderDep,
     wait: bool = Query(False, description="answer only once every image has its result"),
 ) -> dict[str, Any]:
     job = await accept_images(
@@ -28,6 +30,7 @@ async def classify(
         "files",
         max_files=gateway.settings.max_files_per_request,
         manifest=True,
+        owner=caller,
     )
     if wait:
         timeout_s = gateway.settings.wait_timeout_s

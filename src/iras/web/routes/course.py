@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from iras.messages import name_stem
+from iras.web.access import UploaderDep
 from iras.web.deps import GatewayDep, SubmitterDep
 from iras.web.errors import ApiError
 from iras.web.routes.submitting import accept_images, wait_timeout
@@ -24,9 +25,11 @@ router = APIRouter(tags=["course protocol"])
     summary="Classify one image (multipart field `myfile`); answers `name:label`",
 )
 async def upload(
-    request: Request, gateway: GatewayDep, submitter: SubmitterDep
+    request: Request, gateway: GatewayDep, submitter: SubmitterDep, caller: UploaderDep
 ) -> PlainTextResponse:
-    job = await accept_images(request, gateway, submitter, "myfile", max_files=1, manifest=False)
+    job = await accept_images(
+        request, gateway, submitter, "myfile", max_files=1, manifest=False, owner=caller
+    )
     (ref,) = job.requests
     result = await gateway.book.wait_for(ref.request_id, gateway.settings.wait_timeout_s)
     if result is None:

@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from iras.web.access import CallerDep, Denied, websocket_caller
+from iras.web.api_keys import may_see
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
 from iras.web.gateway import Gateway
@@ -30,9 +32,9 @@ STORAGE_POLL_S = 1.0
 
 
 @router.get("/jobs/{job_id}", summary="A job's requests and the results so far")
-async def get_job(job_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def get_job(job_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
     job = await find_job(gateway.settings, gateway.aws, gateway.book, job_id)
-    if job is None:
+    if job is None or not may_see(job.owner, caller):  # another key's job: unknown
         raise ApiError(404, "not_found", f"no job {job_id!r}")
     return job_json(job)
 
@@ -40,8 +42,12 @@ async def get_job(job_id: str, gateway: GatewayDep) -> dict[str, Any]:
 @router.websocket("/jobs/{job_id}/ws")
 async def job_results(websocket: WebSocket, job_id: str, gateway: GatewayDep) -> None:
     await websocket.accept()
+    try:
+        caller = await websocket_caller(websocket)
+    except Denied:
+        return
     job = await find_job(gateway.settings, gateway.aws, gateway.book, job_id)
-    if job is None:
+    if job is None or not may_see(job.owner, caller):
         await websocket.send_json({"error": "not_found", "detail": f"no job {job_id!r}"})
         await websocket.close(CLOSE_UNKNOWN_JOB, "unknown job")
         return

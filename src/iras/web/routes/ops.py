@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from iras.sqs import queue_depth
+from iras.web.access import api_caller
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
 
@@ -39,7 +40,11 @@ async def readyz(gateway: GatewayDep) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/scaler", summary="The autoscaler: fleet size, backlog, and their recent timeline")
+@router.get(
+    "/v1/scaler",
+    summary="The autoscaler: fleet size, backlog, and their recent timeline",
+    dependencies=[Depends(api_caller)],
+)
 async def scaler(gateway: GatewayDep) -> dict[str, Any]:
     if not gateway.settings.autoscaler:
         raise ApiError(404, "not_found", "the autoscaler is off here (IRAS_AUTOSCALER=false)")

@@ -6,16 +6,22 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from iras.web.access import CallerDep
+from iras.web.api_keys import may_see
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
-from iras.web.lookup import find_result
+from iras.web.lookup import find_job, find_result
 
 router = APIRouter(prefix="/v1", tags=["results"])
 
 
 @router.get("/results/{request_id}", summary="The result of one request")
-async def get_result(request_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def get_result(request_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
     result = await find_result(gateway.settings, gateway.aws, gateway.book, request_id)
+    if result is not None and caller is not None:  # keys are on: is it the caller's?
+        job = await find_job(gateway.settings, gateway.aws, gateway.book, result["job_id"])
+        if job is None or not may_see(job.owner, caller):
+            result = None  # another key's result is as unknown as a missing one
     if result is None:
         raise ApiError(
             404,

@@ -23,6 +23,7 @@ async def accept_images(
     *,
     max_files: int,
     manifest: bool,
+    owner: str | None,
 ) -> Job:
     """Read field `field`, validate every image, then store and queue them all as one job.
 
@@ -44,7 +45,7 @@ async def accept_images(
         gateway.metrics.uploads_rejected.labels(error.code).inc()
         raise
     try:
-        return await submitter.submit(images, manifest=manifest)
+        return await submitter.submit(images, owner, manifest=manifest)
     except (BotoCoreError, ClientError, SendFailed) as error:
         raise ApiError(
             503,
