@@ -61,10 +61,11 @@ async def test_scales_out_to_the_cap_then_in_to_zero(
     assert decision.desired == 3
     assert await live_names(aws, fleet_settings) == [f"app-tier-instance-{n}" for n in (1, 2, 3)]
     await drain(aws, resources.request_queue_url)
-    assert (await scaler.step()).desired == 0
+    assert (await scaler.step()).desired == 3  # one empty look only starts the cooldown
+    assert (await scaler.step()).desired == 0  # the next one, after it, scales in
     assert await live_names(aws, fleet_settings) == []
     snapshot = scaler.snapshot()
-    assert [p["desired"] for p in snapshot["timeline"]] == [0, 3, 0]
+    assert [p["desired"] for p in snapshot["timeline"]] == [0, 3, 3, 0]
     assert snapshot["max_workers"] == 3 and snapshot["workers"] == 0
 
 
@@ -99,7 +100,8 @@ async def test_warm_pool_stops_and_starts_instead_of_terminating(
     first_ids = sorted(i.id for i in await fleet.instances())
     assert len(first_ids) == 2
     await drain(aws, resources.request_queue_url)
-    await scaler.step()
+    await scaler.step()  # starts the cooldown
+    await scaler.step()  # scales in
     assert {i.state for i in await fleet.instances()} <= {"stopping", "stopped"}
     await send_batch(aws.sqs, resources.request_queue_url, ["e", "f", "g", "h"])
     await scaler.step()

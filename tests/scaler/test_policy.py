@@ -16,6 +16,8 @@ FLOOR_1 = ScalingConfig(min_workers=1, max_workers=4, backlog_per_worker=10, sca
 IDLE = PolicyState()
 BUSY_AT_98 = PolicyState(last_busy_s=98.0)
 BUSY_AT_90 = PolicyState(last_busy_s=90.0)
+# busy at 90, first found idle at 94: the cooldown runs from 94
+IDLE_SINCE_94 = PolicyState(last_busy_s=90.0, idle_since_s=94.0)
 
 
 def observe(**fields: Any) -> Observation:
@@ -55,16 +57,18 @@ def observe(**fields: Any) -> Observation:
         (observe(workers=2), CONFIG, BUSY_AT_98, 2),
         # work 0, busy 2 s ago, current 1 running + 1 starting = 2 -> stays 2
         (observe(workers=1, starting=1), CONFIG, BUSY_AT_98, 2),
-        # work 0, busy 10 s ago >= 5 s cooldown -> min_workers 0
-        (observe(workers=2), CONFIG, BUSY_AT_90, 0),
-        # work 0, busy exactly 5 s ago: 100 - 95 = 5 >= 5 -> scale in
-        (observe(workers=2), CONFIG, PolicyState(last_busy_s=95.0), 0),
+        # work 0, busy 10 s ago, but this is the first look to find none -> keep 2
+        (observe(workers=2), CONFIG, BUSY_AT_90, 2),
+        # work 0, idle since 94: 100 - 94 = 6 >= 5 -> min_workers 0
+        (observe(workers=2), CONFIG, IDLE_SINCE_94, 0),
+        # work 0, idle since exactly 5 s: 100 - 95 = 5 >= 5 -> scale in
+        (observe(workers=2), CONFIG, PolicyState(last_busy_s=95.0, idle_since_s=95.0), 0),
         # min_workers 1 at rest -> 1
         (observe(), FLOOR_1, IDLE, 1),
         # min_workers 1, current 0 within cooldown -> clamp up to 1
         (observe(), FLOOR_1, BUSY_AT_98, 1),
         # min_workers 1 after cooldown with 3 workers -> 1
-        (observe(workers=3), FLOOR_1, BUSY_AT_90, 1),
+        (observe(workers=3), FLOOR_1, IDLE_SINCE_94, 1),
         # work 100 -> needs 10, capped at max 4
         (observe(visible=100), FLOOR_1, IDLE, 4),
     ],
@@ -85,13 +89,33 @@ def test_work_records_last_busy() -> None:
 
 
 def test_idle_keeps_last_busy_and_says_what_remains() -> None:
-    decision = decide(observe(now_s=100.0, workers=2), CONFIG, PolicyState(last_busy_s=98.5))
-    assert decision.state == PolicyState(last_busy_s=98.5)
-    assert "3.5 s" in decision.reason  # 5 - (100 - 98.5) = 3.5
+    first = decide(observe(now_s=100.0, workers=2), CONFIG, PolicyState(last_busy_s=98.5))
+    assert first.state == PolicyState(last_busy_s=98.5, idle_since_s=100.0)
+    assert first.desired == 2 and first.recheck_in_s == 5.0
+    later = decide(observe(now_s=101.5, workers=2), CONFIG, first.state)
+    assert later.desired == 2 and "3.5 s" in later.reason  # 5 - (101.5 - 100) = 3.5
+    assert later.recheck_in_s == 3.5
+
+
+def test_one_empty_look_in_the_middle_of_load_does_not_scale_in() -> None:
+    """The soak test's failure: looks 1 s apart, cooldown 0.5 s, one look finds nothing
+    between answers and the next uploads; the busy workers must stay."""
+    quick = ScalingConfig(
+        min_workers=0, max_workers=2, backlog_per_worker=10, scale_in_cooldown_s=0.5
+    )
+    busy = decide(observe(now_s=10.0, in_flight=30, workers=2), quick, IDLE)
+    empty = decide(observe(now_s=11.0, workers=2), quick, busy.state)
+    busy_again = decide(observe(now_s=12.0, in_flight=25, workers=2), quick, empty.state)
+    assert (empty.desired, busy_again.desired) == (2, 2)
+    assert empty.recheck_in_s == 0.5
+    quiet = decide(observe(now_s=12.5, workers=2), quick, busy_again.state)
+    quiet_still = decide(observe(now_s=13.0, workers=2), quick, quiet.state)
+    assert (quiet.desired, quiet_still.desired) == (2, 0)
 
 
 def test_idle_scale_in_reason() -> None:
-    assert decide(observe(), CONFIG, IDLE).reason.startswith("idle: scale in")
+    assert decide(observe(workers=2), CONFIG, IDLE_SINCE_94).reason.startswith("idle: scale in")
+    assert decide(observe(), CONFIG, IDLE).reason == "idle: at the floor"
 
 
 def simulate(
@@ -154,19 +178,21 @@ def test_burst_scales_zero_to_cap_and_back_to_zero() -> None:
     last_busy = max(t for t, depth in enumerate(depths) if depth > 0)
     assert last_busy == 2 + math.ceil(100 / 16)  # 9
     first_zero = desired.index(0, 2)
-    assert first_zero == last_busy + CONFIG.scale_in_cooldown_s  # 14: not before cooldown
+    # the first empty look is at 10; the cooldown runs from there: 10 + 5 = 15
+    assert first_zero == last_busy + 1 + CONFIG.scale_in_cooldown_s
 
 
 def test_trickle_during_cooldown_keeps_the_fleet() -> None:
     # 20 at t=1 -> 2 workers, running from t=2: 16 done at t=2, 4 at t=3; quiet t=4..5;
-    # 1 more at t=6 (done the same period) restarts the cooldown: scale-in at 6+5 = 11.
+    # 1 more at t=6 (done the same period) restarts the cooldown: the next look (7) finds
+    # nothing, scale-in at 7+5 = 12.
     decisions, depths = simulate(CONFIG, arrivals={1: 20, 6: 1}, periods=20)
     desired = [d.desired for d in decisions]
 
     assert compress(desired) == [0, 2, 0]  # no flapping between the two bursts
     last_busy = max(t for t, depth in enumerate(depths) if depth > 0)
     assert last_busy == 6
-    assert desired.index(0, 1) == last_busy + CONFIG.scale_in_cooldown_s  # 11
+    assert desired.index(0, 1) == last_busy + 1 + CONFIG.scale_in_cooldown_s  # 12
 
 
 def test_never_above_cap_under_sustained_load() -> None:

@@ -119,12 +119,15 @@ class Scaler:
     async def run(self) -> None:
         """Observe and act until cancelled; AWS errors are logged and retried next period."""
         while True:
+            wait_s = self._settings.scaler_interval_s
             try:
-                await self.step()
+                decision = await self.step()
+                if decision.recheck_in_s is not None:  # a cooldown ends before the period
+                    wait_s = min(wait_s, decision.recheck_in_s)
             except (BotoCoreError, ClientError, FleetConfigError) as error:
                 log.warning("scaler step failed: %s", error)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.scaler_interval_s)
+                await asyncio.wait_for(self._wake.wait(), wait_s)
             self._wake.clear()
 
     async def step(self) -> Decision:

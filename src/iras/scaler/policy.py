@@ -9,8 +9,8 @@ the answer. So the rule is tested with tables and simulated control periods, no 
 The rule in words: work is what waits (visible), what workers hold (in flight) and what
 the gateway accepted but has not queued yet (arriving). With work, scale out at once to
 one worker per `backlog_per_worker` requests, and never scale in. Without work, keep
-the fleet until `scale_in_cooldown_s` has passed since work was last seen, then fall to
-`min_workers`. The answer always lies in `[min_workers, max_workers]`, and is at least 1
+the fleet until a look at least `scale_in_cooldown_s` after the first look that found
+none still finds none, then fall to `min_workers`. The answer always lies in `[min_workers, max_workers]`, and is at least 1
 while there is work.
 """
 
@@ -62,6 +62,7 @@ class PolicyState:
     """What the policy remembers between periods."""
 
     last_busy_s: float | None = None  # when work was last seen > 0
+    idle_since_s: float | None = None  # the first look that found no work, since then
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Decision:
     desired: int
     state: PolicyState
     reason: str  # short human text for logs
+    recheck_in_s: float | None = None  # look again this soon (a cooldown is running)
 
 
 def decide(observation: Observation, config: ScalingConfig, state: PolicyState) -> Decision:
@@ -84,12 +86,27 @@ def decide(observation: Observation, config: ScalingConfig, state: PolicyState) 
             reason += f", keeping {desired} (current {current}, bounds {_bounds(config)})"
         return Decision(desired, PolicyState(last_busy_s=observation.now_s), reason)
 
-    idle_s = None if state.last_busy_s is None else observation.now_s - state.last_busy_s
-    if idle_s is None or idle_s >= config.scale_in_cooldown_s:
-        return Decision(config.min_workers, state, f"idle: scale in to {config.min_workers}")
+    # The cooldown runs from the first look that found no work, and scale-in needs a
+    # second look after it: one empty look proves little (measured: at concurrency 50 a
+    # look can fall between a burst of answers and the next uploads, and scaling in
+    # then stopped two busy workers).
     desired = _clamp(current, config)
+    if desired <= config.min_workers:
+        return Decision(desired, state, "idle: at the floor")
+    first_look = state.idle_since_s is None
+    idle_since_s = observation.now_s if first_look else state.idle_since_s
+    assert idle_since_s is not None
+    idle_state = PolicyState(last_busy_s=state.last_busy_s, idle_since_s=idle_since_s)
+    idle_s = observation.now_s - idle_since_s
+    if not first_look and idle_s >= config.scale_in_cooldown_s:
+        return Decision(config.min_workers, idle_state, f"idle: scale in to {config.min_workers}")
     remaining_s = config.scale_in_cooldown_s - idle_s
-    return Decision(desired, state, f"idle: cooling down, {remaining_s:.1f} s before scale-in")
+    return Decision(
+        desired,
+        idle_state,
+        f"idle: cooling down, {remaining_s:.1f} s before scale-in",
+        recheck_in_s=max(remaining_s, 0.0),
+    )
 
 
 def _clamp(count: int, config: ScalingConfig) -> int:
