@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from iras.bench.serve_process import free_port
 from iras.model import Classifier
 from tests.cli.conftest import Iras, labels_of
-from tests.web.conftest import Service, free_port
+from tests.web.conftest import Service
 
 
 async def test_every_format_shows_the_models_labels(

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ import pytest
 import uvicorn
 
 from iras.aws import open_clients
+from iras.bench.serve_process import free_port
 from iras.config import Settings
 from iras.local_aws import dummy_credentials
 from iras.model import Classifier
@@ -121,12 +121,6 @@ class ServedProcess(Service):
 
     process: subprocess.Popen[bytes] | None = None
     aws_endpoint: str = ""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -45,23 +45,28 @@ async def test_thousands_of_uploads_none_lost_none_wrong_memory_flat(
         timeout=120,
         limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
     ) as http:
-        await _run(http, images, expected, CONCURRENCY * 2)  # warm-up: workers, pools
+        dropped: list[str] = []  # connections lost before an answer, sent again
+        await _run(http, images, expected, CONCURRENCY * 2, dropped)  # warm-up: workers, pools
         rss_before = _rss_mb(served.process.pid)
-        answers = await _run(http, images, expected, REQUESTS)
+        answers = await _run(http, images, expected, REQUESTS, dropped)
         rss_after = _rss_mb(served.process.pid)
 
     wrong = [answer for answer in answers if answer is not True]
     assert wrong == [], f"{len(wrong)} of {REQUESTS} wrong or lost, e.g. {wrong[:3]}"
-    assert len(DROPPED) <= REQUESTS // 100, DROPPED[:3]
+    assert len(dropped) <= REQUESTS // 100, dropped[:3]
     assert rss_after - rss_before < MAX_RSS_GROWTH_MB, (rss_before, rss_after)
     print(
-        f"\nsoak: {REQUESTS} requests, {len(DROPPED)} dropped connections sent again; "
+        f"\nsoak: {REQUESTS} requests, {len(dropped)} dropped connections sent again; "
         f"gateway RSS {rss_before:.0f} -> {rss_after:.0f} MB"
     )
 
 
 async def _run(
-    http: httpx.AsyncClient, images: list[bytes], expected: list[str], count: int
+    http: httpx.AsyncClient,
+    images: list[bytes],
+    expected: list[str],
+    count: int,
+    dropped: list[str],
 ) -> list[bool | str]:
     """Upload `count` images (cycling) at CONCURRENCY; True per right answer, else what came."""
     slots = asyncio.Semaphore(CONCURRENCY)
@@ -70,7 +75,7 @@ async def _run(
         which = index % len(images)
         async with slots:
             answer = await _post_retrying_dropped_connections(
-                http, {"myfile": (f"soak{index}_{which}.jpg", images[which])}
+                http, {"myfile": (f"soak{index}_{which}.jpg", images[which])}, dropped
             )
         wanted = f"soak{index}_{which}:{expected[which]}"
         return True if answer.status_code == 200 and answer.text == wanted else answer.text
@@ -78,11 +83,8 @@ async def _run(
     return await asyncio.gather(*(one(index) for index in range(count)))
 
 
-DROPPED: list[str] = []
-
-
 async def _post_retrying_dropped_connections(
-    http: httpx.AsyncClient, files: dict[str, tuple[str, bytes]]
+    http: httpx.AsyncClient, files: dict[str, tuple[str, bytes]], dropped: list[str]
 ) -> httpx.Response:
     """POST /upload, sending again when the connection drops before an answer, as a
     client must: under this load a pooled keep-alive connection is now and then closed
@@ -92,7 +94,7 @@ async def _post_retrying_dropped_connections(
         try:
             return await http.post("/upload", files=files)
         except httpx.TransportError as error:
-            DROPPED.append(repr(error))
+            dropped.append(repr(error))
     return await http.post("/upload", files=files)
 
 

@@ -216,17 +216,13 @@ def _bench_model(
     from iras.bench.model_only import run_model
     from iras.bench.report import BenchReport
     from iras.client.progress import progress_bar, wanted
-    from iras.model import ModelError, load_classifier
+    from iras.model import ModelError
+    from iras.model.registry import load_configured
     from iras.settings_cli import load_settings
 
     settings = load_settings(model_name=args.model_name, model_engine=args.model_engine)
     try:
-        classifier = load_classifier(
-            settings.model_name,
-            settings.model_weights,
-            settings.inference_threads,
-            engine=settings.model_engine,
-        )
+        classifier = load_configured(settings)
     except ModelError as error:
         raise BenchError(str(error)) from None
     started_t = time.time()

@@ -67,14 +67,9 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
     )
     try:
-        from iras.model import load_classifier  # the engine loads here, not for `--help`
+        from iras.model.registry import load_configured  # the engine loads here, not for --help
 
-        classifier = load_classifier(
-            settings.model_name,
-            settings.model_weights,
-            settings.inference_threads,
-            engine=settings.model_engine,
-        )
+        classifier = load_configured(settings)
     except ModelError as exc:
         print(f"iras predict: {exc}", file=sys.stderr)
         return 2

@@ -16,12 +16,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from iras.model.classifier import Classifier
 from iras.model.engine import Engine
 from iras.model.errors import ModelError, ModelWeightsMissing, UnknownModel
 from iras.model.preprocess import EFFICIENTNET_LITE_SPEC, TORCHVISION_SPEC, PreprocessSpec
+
+if TYPE_CHECKING:
+    from iras.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,17 @@ def load_classifier(
     else:
         built = _torch_engine(name, spec, path, threads, channels_last)
     return Classifier(name, built, spec, decode_threads=threads)
+
+
+def load_configured(settings: Settings) -> Classifier:
+    """The classifier the settings name (IRAS_MODEL_NAME, _WEIGHTS, _ENGINE,
+    IRAS_INFERENCE_THREADS): what `iras predict`, `iras bench` and the worker run."""
+    return load_classifier(
+        settings.model_name,
+        settings.model_weights,
+        settings.inference_threads,
+        engine=settings.model_engine,
+    )
 
 
 def spec_of(name: str) -> PreprocessSpec:

@@ -88,17 +88,9 @@ async def run_worker(settings: Settings) -> int:
     """Load the model while connecting to AWS, work, terminate the own instance after an
     idle exit. The two start-up halves overlap because a cold start is what a request
     arriving at an empty fleet waits for."""
-    from iras.model import load_classifier  # the engine loads here, not for `--help`
+    from iras.model.registry import load_configured  # the engine loads here, not for --help
 
-    loading = asyncio.create_task(
-        asyncio.to_thread(
-            load_classifier,
-            settings.model_name,
-            settings.model_weights,
-            settings.inference_threads,
-            engine=settings.model_engine,
-        )
-    )
+    loading = asyncio.create_task(asyncio.to_thread(load_configured, settings))
     instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
     async with open_clients(settings, concurrent_long_polls=settings.receivers) as aws:
         queue_url, classifier = await asyncio.gather(
