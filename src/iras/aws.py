@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aioboto3
+import aiohttp
 from botocore.config import Config
 from botocore.handlers import add_expect_header
 
 from iras.config import Settings
+from iras.lean_aws import Endpoint, S3Objects, SignedHttp, SqsMessages
 
 #: Extra seconds a read may take beyond the long-poll wait before it counts as stuck.
 _READ_MARGIN_S = 10.0
@@ -27,7 +29,8 @@ AwsClient = Any  # aioboto3 clients are generated at run time and carry no stati
 
 @dataclass(frozen=True, slots=True)
 class AwsClients:
-    """The clients one process shares: S3, SQS and EC2."""
+    """The clients one process shares: S3, SQS and EC2 (the calls made for every image
+    on the lean path of `iras.lean_aws`)."""
 
     s3: AwsClient
     sqs: AwsClient
@@ -57,6 +60,7 @@ async def open_clients(
     session = aioboto3.Session()
     config = client_config(settings, concurrent_long_polls)
     async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(object_session(settings, config))
         clients = {
             service: await stack.enter_async_context(
                 session.client(
@@ -69,7 +73,32 @@ async def open_clients(
             for service in ("s3", "sqs", "ec2")
         }
         send_bodies_at_once(clients["s3"])
-        yield AwsClients(**clients)
+        credentials = await session.get_credentials()
+
+        def signed() -> SignedHttp:  # one each: their retry switches are separate
+            return SignedHttp(credentials, http, settings.region, settings.aws_max_attempts)
+
+        s3, sqs = clients["s3"], clients["sqs"]
+        s3_endpoint = Endpoint(
+            s3.meta.endpoint_url.rstrip("/"), path_style=settings.endpoint_url is not None
+        )
+        yield AwsClients(
+            s3=S3Objects(s3, signed(), s3_endpoint),
+            sqs=SqsMessages(sqs, signed(), sqs.meta.endpoint_url),
+            ec2=clients["ec2"],
+        )
+
+
+def object_session(settings: Settings, config: Config) -> aiohttp.ClientSession:
+    """The HTTP session of `iras.lean_aws`, with the limits and timeouts of botocore's."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=config.max_pool_connections),
+        timeout=aiohttp.ClientTimeout(
+            sock_connect=settings.aws_connect_timeout_s, sock_read=config.read_timeout
+        ),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent",),
+    )
 
 
 def send_bodies_at_once(s3: AwsClient) -> None:

@@ -11,6 +11,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from iras import event_loop
 from iras.aws import open_clients
 from iras.config import Settings
 from iras.model import ModelError
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     settings = load_settings(**vars(args))
     try:
-        return asyncio.run(run_worker(settings))
+        return event_loop.run(run_worker(settings))
     except (ModelError, InstanceIdError, LookupError) as error:
         log.error("%s", error)
         return 1

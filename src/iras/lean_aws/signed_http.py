@@ -1,0 +1,166 @@
+"""One signed AWS request on a plain HTTP session: sign, send, retry, fail like botocore;
+and the base of the clients that make their calls this way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from iras.backoff import backoff_s
+
+#: HTTP answers worth another attempt (botocore's standard retry mode retries these too).
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+#: Error codes worth another attempt whatever their status (throttling, transient).
+RETRYABLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "RequestTimeout",
+        "InternalError",
+        "ThrottlingException",
+        "Throttling",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+    }
+)
+
+#: Headers left out of the signature: aiohttp sets them itself, perhaps differently.
+_UNSIGNED_HEADERS = frozenset({"content-length", "user-agent", "expect"})
+
+#: Reads a service's error answer: (status, headers, body) -> (code, message).
+ErrorReader = Callable[[int, dict[str, str], bytes], tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer: status, headers (names in lower case), body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class SignedHttp:
+    """Signs requests with botocore's SigV4 signers and sends them on `http`."""
+
+    def __init__(
+        self, credentials: Any, http: aiohttp.ClientSession, region: str, max_attempts: int
+    ) -> None:
+        self._credentials = credentials  # botocore's (refreshable) credentials, or None
+        self._http = http
+        self._region = region
+        self._max_attempts = max(1, max_attempts)
+        #: False: a connect that fails (refused, timed out) raises at once instead of
+        #: being retried, for callers with a better answer than waiting (see aws_errors).
+        self.retry_unreachable = True
+
+    async def send(
+        self,
+        service: str,
+        operation: str,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        read_error: ErrorReader,
+    ) -> Answer:
+        """Make the call, retrying transient failures; raise botocore's exception types."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                signed = await self._sign(service, method, url, headers, body)
+                async with self._http.request(method, url, data=body, headers=signed) as response:
+                    data = await response.read()
+                    headers_in = {k.lower(): v for k, v in response.headers.items()}
+                    answer = Answer(response.status, headers_in, data)
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                failure: Exception = connection_error(url, error)
+                if not self.retry_unreachable and isinstance(failure, BotoConnectionError):
+                    raise failure from error
+            else:
+                if answer.status < 300:
+                    return answer
+                code, message = read_error(answer.status, answer.headers, answer.body)
+                failure = ClientError(
+                    {
+                        "Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": answer.status},
+                    },
+                    operation,
+                )
+                if answer.status not in RETRYABLE_STATUS and code not in RETRYABLE_CODES:
+                    raise failure
+            if attempt >= self._max_attempts:
+                raise failure
+            await asyncio.sleep(backoff_s(attempt, cap_s=2.0))
+
+    async def _sign(
+        self, service: str, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> dict[str, str]:
+        if self._credentials is None:  # botocore fails the same way, at the call
+            raise NoCredentialsError()
+        credentials = await self._credentials.get_frozen_credentials()
+        request = AWSRequest(method=method, url=url, data=body, headers=headers)
+        if service == "s3":
+            # UNSIGNED-PAYLOAD, as botocore does over HTTPS: no hash pass over each image.
+            request.context["payload_signing_enabled"] = False
+            S3SigV4Auth(credentials, service, self._region).add_auth(request)
+        else:
+            SigV4Auth(credentials, service, self._region).add_auth(request)
+        return {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in _UNSIGNED_HEADERS
+        }
+
+
+class LeanClient:
+    """A botocore client with some operations made on `SignedHttp`: subclasses define
+    those, every other attribute is the wrapped client's."""
+
+    def __init__(self, client: Any, http: SignedHttp) -> None:
+        self._client = client
+        self._http = http
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    @property
+    def retry_unreachable(self) -> bool:
+        """Whether a failed connect is retried (True) or raised at once."""
+        return self._http.retry_unreachable
+
+    @retry_unreachable.setter
+    def retry_unreachable(self, retry: bool) -> None:
+        self._http.retry_unreachable = retry
+
+
+def connection_error(url: str, error: BaseException) -> Exception:
+    """The botocore exception a botocore caller would have seen for `error`: could not
+    connect (a `botocore.exceptions.ConnectionError`), or lost the connection after."""
+    failure: Exception
+    if isinstance(error, aiohttp.ConnectionTimeoutError):  # a subclass of the next: first
+        failure = ConnectTimeoutError(endpoint_url=url, error=error)
+    elif isinstance(error, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
+        failure = ReadTimeoutError(endpoint_url=url, error=error)
+    elif isinstance(error, aiohttp.ClientConnectorError):
+        failure = EndpointConnectionError(endpoint_url=url, error=error)
+    else:  # a pooled connection the server closed, a reset mid-answer
+        failure = ConnectionClosedError(endpoint_url=url, error=error)
+    return failure
