@@ -31,6 +31,10 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"AWS_DEFAULT_REGION": "eu-west-1"}, "region", "eu-west-1"),
         ({"IRAS_RESULTS_PREFIX": "out"}, "results_prefix", "out/"),
         ({"IRAS_INPUT_BUCKET": "my-in"}, "input_bucket", "my-in"),
+        ({"IRAS_GATEWAY_ID": "web-1_a"}, "gateway_id", "web-1_a"),
+        ({"IRAS_GATEWAY_ID": ""}, "gateway_id", None),
+        # iras-replies- (13) + 67 = 80 characters, SQS's longest queue name.
+        ({"IRAS_GATEWAY_ID": "g" * 67}, "gateway_id", "g" * 67),
     ],
 )
 def test_environment_variables(
@@ -50,6 +54,9 @@ def test_environment_variables(
         {"IRAS_RECEIVE_WAIT_S": "21"},
         {"IRAS_ENDPOINT_URL": "localhost:4566"},
         {"IRAS_REQUEST_QUEUE": "same", "IRAS_DEAD_LETTER_QUEUE": "same"},
+        {"IRAS_GATEWAY_ID": "web.1"},  # not allowed in a queue name
+        {"IRAS_GATEWAY_ID": "g" * 68},  # iras-replies-ggg... is 81 characters
+        {"IRAS_GATEWAY_ID": "g" * 60, "IRAS_REPLY_QUEUE_PREFIX": "a-longer-reply-prefix"},
     ],
 )
 def test_bad_values_fail_fast(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

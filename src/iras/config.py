@@ -9,11 +9,16 @@ come from the standard AWS chain (environment, profile, instance role).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: What SQS allows in a queue name, and how long it may be.
+GATEWAY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+SQS_QUEUE_NAME_MAX = 80
 
 
 class Settings(BaseSettings):
@@ -167,6 +172,16 @@ class Settings(BaseSettings):
         "iras-replies",
         description="Each gateway creates its own reply queue named <prefix>-<gateway id>.",
     )
+    gateway_id: str | None = Field(
+        None,
+        description=(
+            "This gateway's id, which names its reply queue (letters, digits, '-' and '_'); "
+            "give each gateway its own. A gateway with a fixed id keeps its queue at stop and, "
+            "restarted, takes the results that came while it was down. Unset: `iras gateway` "
+            "takes <host>-<port> as its fixed id; `iras serve` a random one, whose queue goes "
+            "at stop."
+        ),
+    )
     max_upload_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest image file accepted, in bytes."
     )
@@ -291,6 +306,16 @@ class Settings(BaseSettings):
         5, ge=1, le=20, description="Attempts per AWS call (botocore standard retry mode)."
     )
     aws_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout to AWS.")
+    aws_deadline_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description=(
+            "Longest an upload waits for S3 and SQS to store and queue its images. Past it, "
+            "or at once when the AWS endpoint refuses connections, the upload gets 503 with "
+            "Retry-After and nothing is accepted."
+        ),
+    )
 
     @field_validator("endpoint_url")
     @classmethod
@@ -313,6 +338,31 @@ class Settings(BaseSettings):
     @classmethod
     def _prefix_ends_with_slash(cls, value: str) -> str:
         return value if not value or value.endswith("/") else value + "/"
+
+    @field_validator("gateway_id")
+    @classmethod
+    def _gateway_id_fits_a_queue_name(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not GATEWAY_ID_PATTERN.fullmatch(value):
+            raise ValueError(
+                "gateway_id may hold only letters, digits, '-' and '_' (it ends the reply "
+                f"queue's name), got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _reply_queue_name_fits(self) -> Settings:
+        if self.gateway_id is None:
+            return self
+        name = f"{self.reply_queue_prefix}-{self.gateway_id}"
+        if len(name) > SQS_QUEUE_NAME_MAX:
+            room = SQS_QUEUE_NAME_MAX - len(self.reply_queue_prefix) - 1
+            raise ValueError(
+                f"the reply queue name {name!r} has {len(name)} characters, over SQS's "
+                f"{SQS_QUEUE_NAME_MAX}: shorten gateway_id to at most {room} (or reply_queue_prefix)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _queues_differ(self) -> Settings:

@@ -5,7 +5,8 @@
 export async function postClassify(files) {
   const form = new FormData();
   for (const file of files) form.append("files", file, file.name);
-  return request("/v1/classify", { method: "POST", body: form }, (job) => ({ job }));
+  const init = { method: "POST", body: form };
+  return request("/v1/classify", init, (job) => ({ job }), { askForKey: true });
 }
 
 /** GET /v1/jobs/{id}: the job with `requests[i].result` for the results so far. */
@@ -31,9 +32,12 @@ export function openJobSocket(jobId, path = `/v1/jobs/${encodeURIComponent(jobId
   return new WebSocket(socketUrl(path + query, window.location));
 }
 
-// A gateway with IRAS_API_KEYS set answers 401 without a valid key: the page asks for
-// one once, keeps it in this browser, and sends it with every call.
+// A gateway with IRAS_API_KEYS set answers 401 without a valid key. An upload (something
+// the person just did, never a background poll) then asks for one, keeps it in this
+// browser, and every call sends it. A refused key is asked for again, a few times at
+// most; cancelling stops the asking until the page is reloaded.
 const KEY_STORAGE = "iras-api-key";
+export const MAX_KEY_PROMPTS = 3;
 
 function storedKey() {
   try {
@@ -43,26 +47,42 @@ function storedKey() {
   }
 }
 
-let declined = false; // asked once and refused: the page stops asking until reloaded
+let declined = false;
 
-function askForKey(detail) {
+function askForKey(detail, refusedKey) {
   if (declined) return false;
-  const key = window.prompt(`This IRAS needs an API key (${detail}). Key:`);
+  const question = refusedKey
+    ? `The API key was refused (${detail}). Enter a valid key:`
+    : `This IRAS needs an API key (${detail}). Key:`;
+  const key = window.prompt(question)?.trim();
   if (!key) {
     declined = true;
     return false;
   }
   try {
-    window.localStorage.setItem(KEY_STORAGE, key.trim());
+    window.localStorage.setItem(KEY_STORAGE, key);
   } catch {
     return false;
   }
   return true;
 }
 
-async function request(url, init, onOk, asked = false) {
+async function request(url, init, onOk, { askForKey: ask = false } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const key = storedKey();
+    const answer = await send(url, init, onOk, key);
+    if (answer.status !== 401 || !ask) return answer;
+    // Several uploads may be refused at once: only one asks, the others use its answer.
+    const keyChanged = storedKey() !== key;
+    if (attempt >= MAX_KEY_PROMPTS || (!keyChanged && !askForKey(answer.detail, key))) {
+      declined = true;
+      return { ...answer, detail: `${answer.detail} (reload the page to enter a key)` };
+    }
+  }
+}
+
+async function send(url, init, onOk, key) {
   const headers = { Accept: "application/json" };
-  const key = storedKey();
   if (key) headers["X-API-Key"] = key;
   let response;
   try {
@@ -77,9 +97,6 @@ async function request(url, init, onOk, asked = false) {
     };
   }
   const body = await response.json().catch(() => null);
-  if (response.status === 401 && !asked && askForKey(body?.detail ?? "unauthorized")) {
-    return request(url, init, onOk, true);
-  }
   if (response.ok && body !== null) return { ok: true, status: response.status, ...onOk(body) };
   return {
     ok: false,

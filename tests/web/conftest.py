@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from iras.aws import open_clients
 from iras.bench.serve_process import free_port
@@ -38,10 +39,11 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(settings: Settings) -> AsyncIterator[str]:
-    """Run the gateway app on 127.0.0.1 (free port) until the block ends; yield its URL."""
+async def serve_gateway(settings: Settings, app: FastAPI | None = None) -> AsyncIterator[str]:
+    """Run the gateway app (`app`, or one made for `settings`) on 127.0.0.1 (free port)
+    until the block ends; yield its URL."""
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        app or create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

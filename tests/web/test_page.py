@@ -15,15 +15,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
+from iras.config import Settings
+from iras.model import Classifier
+from iras.provision import Resources
 from tests.support import image_bytes
-from tests.web.conftest import ServedProcess, Service
+from tests.web.conftest import ServedProcess, Service, running_worker, serve_gateway, wait_ready
 
 if TYPE_CHECKING:
     from playwright.async_api import (
         Browser,
         ConsoleMessage,
+        Dialog,
         Locator,
         Page,
         Route,
@@ -362,3 +367,92 @@ async def test_the_fleet_chart_shows_workers_and_backlog(
     await page.screenshot(
         path=ARTIFACTS / "fleet-dark.png", clip={"x": 0, "y": 0, "width": 1280, "height": 260}
     )
+
+
+PAGE_KEY = "page-secret"
+
+
+@pytest.fixture
+async def keyed_service(
+    gateway_settings: Settings, resources: Resources, classifier: Classifier
+) -> AsyncIterator[Service]:
+    """Gateway (IRAS_API_KEYS set) + one worker, ready; its client sends the valid key."""
+    settings = gateway_settings.model_copy(update={"api_keys": (PAGE_KEY, "other-secret")})
+    async with (
+        serve_gateway(settings) as url,
+        running_worker(settings, resources, classifier) as worker,
+        httpx.AsyncClient(base_url=url, timeout=60, headers={"X-API-Key": PAGE_KEY}) as http,
+    ):
+        await wait_ready(http)
+        yield Service(url, http, worker)
+
+
+async def open_keyed_page(
+    browser: Browser, service: Service, answers: list[str | None]
+) -> tuple[Page, list[str], list[str]]:
+    """The page with its prompts answered from `answers` (None: cancel); returns it, the
+    questions it asked, and its errors other than the browser's own 401 lines."""
+    questions: list[str] = []
+    errors: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        reply = answers[len(questions) - 1] if len(questions) <= len(answers) else None
+        await (dialog.dismiss() if reply is None else dialog.accept(reply))
+
+    async def before(page: Page) -> None:
+        page.on("dialog", answer)
+
+    page = await open_page(browser, service, errors, before=before)
+    return page, questions, errors
+
+
+async def test_the_page_asks_for_an_api_key_and_sends_it_with_every_call(
+    browser: Browser, keyed_service: Service, tmp_path: Path
+) -> None:
+    """Nothing is asked on load; the first upload asks, a refused key is asked for again,
+    and the valid one then carries the upload and the job's WebSocket."""
+    page, questions, errors = await open_keyed_page(browser, keyed_service, ["wrong", PAGE_KEY])
+    sockets: list[str] = []
+    job_gets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.on(
+        "request",
+        lambda r: job_gets.append(r.url) if re.search(r"/v1/jobs/[^/]+$", r.url) else None,
+    )
+    assert questions == []
+
+    await page.get_by_test_id("file-input").set_input_files(write_images(tmp_path, 1, 120))
+
+    card = page.get_by_test_id("card")
+    await expect(card).to_have_attribute("data-status", "classified", timeout=CLASSIFIED_TIMEOUT_MS)
+    label = await card.get_by_test_id("label").text_content()
+    assert label and label == (await worker_result(keyed_service, card))["label"]
+    assert len(questions) == 2
+    assert "needs an API key" in questions[0] and "an API key is required" in questions[0]
+    assert "refused" in questions[1] and "not valid" in questions[1]
+    # The result came over the WebSocket, which carried the key: no catch-up GET was needed.
+    assert len(sockets) == 1 and f"api_key={PAGE_KEY}" in sockets[0]
+    assert job_gets == []
+    assert await page.evaluate("localStorage.getItem('iras-api-key')") == PAGE_KEY
+    assert [e for e in errors if "401" not in e] == []
+
+
+async def test_a_key_refused_again_and_again_is_explained_and_not_asked_for_forever(
+    browser: Browser, keyed_service: Service, tmp_path: Path
+) -> None:
+    page, questions, errors = await open_keyed_page(browser, keyed_service, ["a", "b", "c", "d"])
+    first, second = write_images(tmp_path, 2, 130)
+
+    await page.get_by_test_id("file-input").set_input_files([first])
+    card = card_named(page, first.name)
+    await expect(card.get_by_test_id("status")).to_have_text("Error")
+    await expect(card.get_by_test_id("error")).to_have_text(
+        "the API key is not valid (reload the page to enter a key)"
+    )
+    assert len(questions) == 3  # MAX_KEY_PROMPTS, then it explains instead of asking
+
+    await page.get_by_test_id("file-input").set_input_files([second])
+    await expect(card_named(page, second.name).get_by_test_id("status")).to_have_text("Error")
+    assert len(questions) == 3
+    assert [e for e in errors if "401" not in e] == []

@@ -76,3 +76,22 @@ async def test_failures_reach_the_waiters_and_unwatched_ones_are_logged(
         assert broken.add(["x", "y"], wait=False) == []
         await broken.close()
     assert "deleting replies failed: SQS is away (2 entries nobody waits for)" in caplog.text
+
+
+async def test_a_caller_that_gives_up_withdraws_what_was_not_yet_sent() -> None:
+    call = FakeCall()
+    sender = BatchingSender(call, wait_s=10.0, companions=lambda: 1)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):  # an upload past its deadline
+            await sender.send(["late"])
+    await sender.send(["kept"] * 10)  # a full batch goes at once, without the withdrawn
+    assert call.batches == [["kept"] * 10]
+
+
+async def test_a_failed_item_withdraws_its_callers_others() -> None:
+    call = FakeCall(refuse=frozenset({"bad"}))
+    sender = BatchingSender(call, wait_s=10.0, companions=lambda: 1)
+    with pytest.raises(SendFailed):
+        await sender.send(["bad"] + [f"x{i}" for i in range(10)])  # "x9" waits in the next
+    await sender.close()
+    assert call.batches == [["bad"] + [f"x{i}" for i in range(9)]]

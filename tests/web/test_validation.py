@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from PIL import Image
 from iras.aws import open_clients
 from iras.config import Settings
 from iras.web.validation import UploadRejected, clean_name, inspect_image, sniff_format
-from tests.support import image_bytes
+from tests.support import image_bytes, wait_until
 from tests.web.conftest import Service, serve_gateway, wait_ready
 
 
@@ -131,12 +132,12 @@ def test_clean_name(raw: str | None, clean: str) -> None:
     [
         ({"myfile": ("a.jpg", b"")}, None, 400, "empty_file"),
         ({"myfile": ("a.jpg", b"GIF? no, text")}, None, 415, "unsupported_media_type"),
-        ({"other": ("a.jpg", image_bytes())}, None, 400, "missing_file"),
+        ({"other": ("a.jpg", image_bytes())}, None, 400, "unexpected_field"),
         (None, {"myfile": "just text"}, 415, "multipart_expected"),
-        ({"x": ("a.jpg", image_bytes())}, {"myfile": "text"}, 400, "missing_file"),
+        ({"x": ("a.jpg", image_bytes())}, {"myfile": "text"}, 400, "unexpected_field"),
         ({"myfile": ("a.jpg", image_bytes()[:-600])}, None, 400, "truncated_image"),
     ],
-    ids=["empty", "text", "wrong-field", "urlencoded", "text-in-file-field", "truncated"],
+    ids=["empty", "text", "wrong-field", "urlencoded", "text-and-wrong-file", "truncated"],
 )
 async def test_upload_validation_errors(
     gateway_only: Service,
@@ -149,6 +150,146 @@ async def test_upload_validation_errors(
     assert response.status_code == status
     body = response.json()
     assert body["error"] == code and body["detail"]
+
+
+def multipart(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, dict[str, str]]:
+    """A multipart body of (field, file name or None for text, content), and its header."""
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--b\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+    return body + b"--b--\r\n", {"content-type": "multipart/form-data; boundary=b"}
+
+
+async def test_text_in_the_file_field_is_missing_a_file(gateway_only: Service) -> None:
+    body, headers = multipart(("myfile", None, b"not a file"))
+    response = await gateway_only.http.post("/upload", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "missing_file",
+        "detail": "no file in the form field 'myfile'",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "parts", "extra", "accepted"),
+    [
+        # The course's generator sends only `myfile`: anything beside it is a mistake.
+        ("/upload", [("myfile", "a.jpg"), ("note", None)], "text field 'note'", "'myfile'"),
+        (
+            "/upload",
+            [("myfile", "a.jpg"), ("myfile2", "b.jpg")],
+            "file field 'myfile2'",
+            "'myfile'",
+        ),
+        # `wait` is a query parameter (as `iras classify` and the page send it), not a field.
+        ("/v1/classify", [("wait", None), ("files", "a.jpg")], "text field 'wait'", "'files'"),
+        ("/v1/classify", [("files", "a.jpg"), ("file", "b.jpg")], "file field 'file'", "'files'"),
+    ],
+    ids=["upload-text", "upload-file", "classify-text", "classify-file"],
+)
+async def test_extra_form_fields_are_refused_by_name(
+    gateway_only: Service,
+    gateway_settings: Settings,
+    path: str,
+    parts: list[tuple[str, str | None]],
+    extra: str,
+    accepted: str,
+) -> None:
+    body, headers = multipart(
+        *((name, filename, image_bytes() if filename else b"yes") for name, filename in parts)
+    )
+    response = await gateway_only.http.post(path, content=body, headers=headers)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["error"] == "unexpected_field"
+    assert extra in answer["detail"] and f"accepted is {accepted}" in answer["detail"]
+    assert await _count_inputs(gateway_settings) == 0
+
+
+async def test_an_extra_field_ahead_of_a_big_file_still_gets_its_answer(
+    gateway_only: Service,
+) -> None:
+    """Refused at the extra part's headers, with megabytes still to come: the 400 must not
+    be lost to a connection reset."""
+    filler = b"\0" * 8_000_000
+    body, headers = multipart(("note", None, b"hi"), ("myfile", "big.jpg", filler))
+    response = await gateway_only.http.post("/upload", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"] == "unexpected_field"
+    assert (await gateway_only.http.get("/healthz")).status_code == 200
+
+
+@contextlib.contextmanager
+def uvicorn_logs_in(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Let `caplog` see uvicorn's error log too: uvicorn's logger does not propagate."""
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            yield
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+async def _open_upload(
+    url: httpx.URL, path: str, field: str, sent_bytes: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """A raw connection that has sent an upload's headers and `sent_bytes` of its body
+    (half if None); returns it and the rest of the body."""
+    body, headers = multipart((field, "raw.jpg", image_bytes(seed=len(path))))
+    sent_bytes = len(body) // 2 if sent_bytes is None else sent_bytes
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    writer.write(head.encode() + body[:sent_bytes])
+    await writer.drain()
+    return reader, writer, body[sent_bytes:]
+
+
+async def _metric(http: httpx.AsyncClient, series: str) -> float:
+    """The value of one series in /metrics (0 if absent), e.g. `name{label="x"}`."""
+    for line in (await http.get("/metrics")).text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_client_leaving_mid_upload_is_one_warning_and_nobody_else_notices(
+    gateway_only: Service, gateway_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    http = gateway_only.http
+    left = 'iras_uploads_rejected_total{reason="client_disconnected"}'
+    with uvicorn_logs_in(caplog):
+        # Another client's upload is under way when this one leaves; a third one starts.
+        slow_reader, slow_writer, slow_rest = await _open_upload(
+            http.base_url, "/v1/classify", "files", 100
+        )
+        _, leaver, _ = await _open_upload(http.base_url, "/upload", "myfile")
+        other = asyncio.create_task(
+            http.post("/v1/classify", files=[("files", ("other.jpg", image_bytes(seed=4)))])
+        )
+        leaver.close()
+        await wait_until(lambda: _metric_is(http, left, 1.0))
+
+        slow_writer.write(slow_rest)
+        async with asyncio.timeout(10):
+            status_line = await slow_reader.readline()
+        slow_writer.close()
+        assert status_line.startswith(b"HTTP/1.1 200"), status_line
+        assert (await other).status_code == 200
+        assert (await http.get("/healthz")).status_code == 200
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors
+    warned = [r for r in caplog.records if "abandoned" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING and not warned[0].exc_info
+    assert await _metric(http, 'iras_http_requests_total{route="/upload",status="499"}') == 1
+    assert await _count_inputs(gateway_settings) == 2  # the two finished uploads only
+
+
+async def _metric_is(http: httpx.AsyncClient, series: str, value: float) -> bool:
+    return await _metric(http, series) == value
 
 
 async def test_two_files_on_upload_are_refused(gateway_only: Service) -> None:

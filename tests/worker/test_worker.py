@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +92,30 @@ async def test_results_are_written_to_the_output_bucket(
     course_object = await aws.s3.get_object(Bucket=settings.output_bucket, Key="cat")
     assert (await course_object["Body"].read()).decode() == result.label
     assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+
+
+async def test_a_reply_queue_that_is_gone_costs_no_result(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A gateway with a random id deletes its reply queue at stop: what it asked for is
+    still classified, stored and taken off the request queue, with no more than a warning."""
+    images = {f"orphan_{i}.jpg": image_bytes(seed=i) for i in range(3)}
+    requests = await submit(aws, settings, resources, images, reply_queue)
+    await aws.sqs.delete_queue(QueueUrl=reply_queue)
+    worker = make_worker(settings, aws, classifier, resources)
+    assert await asyncio.wait_for(worker.run(), 30) is ExitReason.IDLE
+
+    for request in requests:
+        key = f"results/{request.request_id}.json"
+        stored = await aws.s3.get_object(Bucket=settings.output_bucket, Key=key)
+        assert decode_result(await stored["Body"].read()).label
+    assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+    assert not [r for r in caplog.records if r.levelno > logging.WARNING]
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,25 @@ processes. On AWS the gateway runs by itself (in the web image, or on any host) 
 app tier runs on EC2, so this command starts only the FastAPI app: no embedded AWS, no
 provisioning (`iras provision` does that once), no local workers. The autoscaler in it
 launches EC2 instances from IRAS_WORKER_LAUNCH_TEMPLATE or IRAS_WORKER_IMAGE_ID.
+
+Unlike `iras serve`, whose AWS usually dies with it, this gateway outlives its own
+restarts: systemd or Docker bring it back after a crash or a deploy, while workers go on
+answering on its reply queue. So when IRAS_GATEWAY_ID is not set it takes a stable id,
+`<host>-<port>`: the same after a restart on the same machine (or in the same container,
+whose host name is its id), different for two gateways side by side on one machine, and
+readable in the SQS console. A gateway with a stable id keeps its reply queue at stop and
+drains it at the next start. Set IRAS_GATEWAY_ID where the host name does not survive a
+restart (a recreated container, an ECS task): the queue is found by name, nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import socket
 from pathlib import Path
 
+from iras.config import SQS_QUEUE_NAME_MAX
 from iras.settings_cli import load_settings
 
 
@@ -39,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=run)
 
 
+#: Idle keep-alive connections are kept longer than a load balancer keeps its own (an
+#: ALB's idle timeout is 60 s): the server closing first races the balancer's next request
+#: on that connection, which the client sees as a 502 (uvicorn's default is 5 s).
+KEEP_ALIVE_S = 75
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: other commands should not pay for a web server.
     import uvicorn
@@ -46,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from iras.web.app import DEFAULT_STATIC_DIR, create_app
 
     settings = load_settings(endpoint_url=args.endpoint_url)
+    if settings.gateway_id is None:
+        stable = default_gateway_id(socket.gethostname(), args.port, settings.reply_queue_prefix)
+        settings = settings.model_copy(update={"gateway_id": stable})
     static_dir = args.static_dir or DEFAULT_STATIC_DIR
     uvicorn.run(
         create_app(settings, static_dir=static_dir),
@@ -53,5 +74,15 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="info",
         access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return 0
+
+
+def default_gateway_id(hostname: str, port: int, reply_queue_prefix: str) -> str:
+    """`<host>-<port>` as a valid gateway id: the host name's first label, with what SQS
+    does not allow in a queue name replaced by '-', cut so that the queue name fits."""
+    host = re.sub(r"[^A-Za-z0-9_-]+", "-", hostname.split(".")[0]).strip("-") or "gateway"
+    tail = f"-{port}"
+    room = SQS_QUEUE_NAME_MAX - len(reply_queue_prefix) - 1 - len(tail)
+    return host[: max(room, 1)] + tail

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from iras.aws import AwsClient
+from iras.aws_errors import AWS_ERRORS
+from iras.backoff import backoff_s
 from iras.config import Settings
 from iras.scaler.fleet import (
     LIVE_STATES,
@@ -117,15 +117,32 @@ class Scaler:
             self._wake.set()
 
     async def run(self) -> None:
-        """Observe and act until cancelled; AWS errors are logged and retried next period."""
+        """Observe and act until cancelled.
+
+        A failed step (AWS away, a fleet misconfigured) is logged and tried again after a
+        backoff that grows while the failures last; uploads do not cut it short, since
+        each would only fail again.
+        """
+        failures = 0
         while True:
             wait_s = self._settings.scaler_interval_s
             try:
                 decision = await self.step()
+                failures = 0
                 if decision.recheck_in_s is not None:  # a cooldown ends before the period
                     wait_s = min(wait_s, decision.recheck_in_s)
-            except (BotoCoreError, ClientError, FleetConfigError) as error:
-                log.warning("scaler step failed: %s", error)
+            except Exception as error:  # the scaler must outlive any outage
+                failures += 1
+                wait_s += backoff_s(failures, cap_s=30.0)
+                log.warning(
+                    "scaler step failed (%r); again in %.1f s",
+                    error,
+                    wait_s,
+                    exc_info=not isinstance(error, (*AWS_ERRORS, FleetConfigError)),
+                )
+                await asyncio.sleep(wait_s)
+                self._wake.clear()
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
             self._wake.clear()

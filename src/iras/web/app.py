@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from iras import __version__
 from iras.aws import open_clients
+from iras.aws_errors import fail_fast_when_unreachable
 from iras.config import Settings
 from iras.web.access import Access
 from iras.web.errors import install_error_handlers
@@ -38,6 +39,10 @@ def create_app(settings: Settings, static_dir: Path | None = DEFAULT_STATIC_DIR)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_clients(settings, concurrent_long_polls=_GATEWAY_LONG_POLLS) as aws:
+            # An upload answers 503 at once rather than wait on an endpoint that refuses
+            # connections; the gateway's loops back off by themselves.
+            fail_fast_when_unreachable(aws.s3)
+            fail_fast_when_unreachable(aws.sqs)
             gateway = Gateway(settings, aws, metrics)
             app.state.gateway = gateway
             await gateway.start()

@@ -2,8 +2,15 @@
 
 Start-up never fails because AWS is briefly away: a connect task retries with backoff
 until the request queue is found and this gateway's reply queue exists; until then
-`/readyz` says why it is not ready and uploads get 503 with Retry-After. Stopping deletes
-the reply queue (results meant for it are still written to the output bucket).
+`/readyz` says why it is not ready and uploads get 503 with Retry-After.
+
+The reply queue is named after the gateway's id. With `IRAS_GATEWAY_ID` set, the id
+outlives the process: a restarted gateway finds its queue again, drains the replies that
+came while it was down (for jobs it no longer knows: their results are read back from the
+output bucket), and stopping keeps the queue, since replies keep coming meanwhile. (A reply
+taken by the last long poll of a gateway that stopped or died comes back after the queue's
+visibility timeout, 30 s, and is drained then.) Without it the id is random, and stopping
+deletes the queue; results meant for it are still written to the output bucket.
 """
 
 from __future__ import annotations
@@ -16,9 +23,8 @@ import os
 import uuid
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from iras.aws import AwsClients
+from iras.aws_errors import AWS_ERRORS
 from iras.backoff import backoff_s
 from iras.config import Settings
 from iras.provision import find_queue_url
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: How often queue depths are sampled for /metrics.
 QUEUE_SAMPLE_PERIOD_S = 2.0
+#: Drained replies are logged as one line per this period, not one per reply.
+DRAIN_LOG_PERIOD_S = 5.0
 
 
 class Gateway:
@@ -45,7 +53,9 @@ class Gateway:
         self.settings = settings
         self.aws = aws
         self.metrics = metrics
-        self.id = uuid.uuid4().hex[:12]
+        self.id = settings.gateway_id or uuid.uuid4().hex[:12]
+        #: A fixed id will be back for its replies; a random one never will.
+        self.keeps_reply_queue = settings.gateway_id is not None
         self.book = JobBook(settings.max_jobs_in_memory, settings.job_ttl_s)
         self.ready = asyncio.Event()
         self.not_ready_reason = "connecting to AWS"
@@ -56,6 +66,8 @@ class Gateway:
         self.scaler: Scaler | None = None
         self._sender: BatchingSender | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._drained_unlogged = 0
+        self._drain_log: asyncio.TimerHandle | None = None
 
     @property
     def reply_queue_name(self) -> str:
@@ -72,19 +84,31 @@ class Gateway:
             await self._sender.close()
         if self.scaler is not None:
             await self.scaler.shutdown()
-        if self.reply_queue_url is not None:
+        if self._drain_log is not None:
+            self._drain_log.cancel()
+            self._log_drained()
+        if self.reply_queue_url is not None and not self.keeps_reply_queue:
             await delete_reply_queue(self.aws.sqs, self.reply_queue_url)
+        elif self.reply_queue_url is not None:
+            log.info(
+                "keeping reply queue %s for the next gateway %s", self.reply_queue_url, self.id
+            )
 
     async def _connect(self) -> None:
         attempt = 0
         while not self.ready.is_set():
             try:
                 await self._try_connect()
-            except (BotoCoreError, ClientError, LookupError) as error:
+            except Exception as error:  # connecting never gives up: AWS may come back
                 attempt += 1
-                self.not_ready_reason = str(error)
+                self.not_ready_reason = str(error) or repr(error)
                 delay_s = backoff_s(attempt, cap_s=5.0)
-                log.warning("gateway not ready (%s); retrying in %.1f s", error, delay_s)
+                log.warning(
+                    "gateway not ready (%r); retrying in %.1f s",
+                    error,
+                    delay_s,
+                    exc_info=not isinstance(error, (*AWS_ERRORS, LookupError)),
+                )
                 await asyncio.sleep(delay_s)
 
     async def _try_connect(self) -> None:
@@ -96,7 +120,7 @@ class Gateway:
             )
         self.request_queue_url = request_url
         self.dead_letter_queue_url = await find_queue_url(sqs, settings.dead_letter_queue)
-        reply_url = await create_reply_queue(sqs, self.reply_queue_name, settings.receive_wait_s)
+        reply_url = await create_reply_queue(sqs, self.reply_queue_name)
         self.reply_queue_url = reply_url
         self._sender = BatchingSender(
             functools.partial(send_batch, sqs, request_url),
@@ -126,7 +150,13 @@ class Gateway:
         )
         self._tasks.append(asyncio.create_task(self._sample_queues(), name="queue-sampler"))
         self.ready.set()
-        log.info("gateway %s ready: requests to %s, replies on %s", self.id, request_url, reply_url)
+        log.info(
+            "gateway %s ready: requests to %s, replies on %s (%s at stop)",
+            self.id,
+            request_url,
+            reply_url,
+            "kept" if self.keeps_reply_queue else "deleted",
+        )
 
     def _on_submit(self, count: int) -> None:
         self.metrics.images_accepted.inc(count)
@@ -135,23 +165,52 @@ class Gateway:
 
     def _deliver(self, result: dict[str, Any]) -> None:
         job = self.book.deliver(result)
-        if job is None:
-            self.metrics.unmatched_results.inc()
-            return
-        self.metrics.results.labels("error" if "error" in result else "ok").inc()
-        self.metrics.result_latency.observe(self.book.age_s(job))
+        if job is not None:
+            self.metrics.results.labels("error" if "error" in result else "ok").inc()
+            self.metrics.result_latency.observe(self.book.age_s(job))
+        elif self.book.result(str(result["request_id"])) is not None:
+            self.metrics.unmatched_results.inc()  # a duplicate: SQS delivers at least once
+        else:
+            self._drained()
+
+    def _drained(self) -> None:
+        """Count a result for a job this gateway does not know: one sent to it before a
+        restart (same gateway id), or for a job it has forgotten. Its reply is consumed like
+        any other; the result is in the output bucket. One log line per `DRAIN_LOG_PERIOD_S`.
+        """
+        self.metrics.drained_results.inc()
+        self._drained_unlogged += 1
+        if self._drain_log is None:
+            loop = asyncio.get_running_loop()
+            self._drain_log = loop.call_later(DRAIN_LOG_PERIOD_S, self._log_drained)
+
+    def _log_drained(self) -> None:
+        self._drain_log = None
+        if self._drained_unlogged:
+            log.info(
+                "drained %d replies for jobs from before a restart (or forgotten); their "
+                "results are in the output bucket",
+                self._drained_unlogged,
+            )
+            self._drained_unlogged = 0
 
     async def _sample_queues(self) -> None:
         queues = {"requests": self.request_queue_url, "dead_letter": self.dead_letter_queue_url}
+        failures = 0
         while True:
-            for label, url in queues.items():
-                if url is None:
-                    continue
-                with contextlib.suppress(BotoCoreError, ClientError):
-                    visible, in_flight = await self._queue_depth(label, url)
-                    self.metrics.queue_messages.labels(label, "visible").set(visible)
-                    self.metrics.queue_messages.labels(label, "in_flight").set(in_flight)
-            await asyncio.sleep(QUEUE_SAMPLE_PERIOD_S)
+            delay_s = QUEUE_SAMPLE_PERIOD_S
+            try:
+                for label, url in queues.items():
+                    if url is not None:
+                        visible, in_flight = await self._queue_depth(label, url)
+                        self.metrics.queue_messages.labels(label, "visible").set(visible)
+                        self.metrics.queue_messages.labels(label, "in_flight").set(in_flight)
+                failures = 0
+            except Exception as error:  # the sampler must outlive any outage
+                failures += 1
+                delay_s += backoff_s(failures, cap_s=30.0)
+                log.warning("sampling queue depths failed (%r); again in %.1f s", error, delay_s)
+            await asyncio.sleep(delay_s)
 
     async def _queue_depth(self, label: str, url: str) -> tuple[int, int]:
         """The request queue's depth as the scaler last saw it (it looks every second), so

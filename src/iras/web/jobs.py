@@ -63,6 +63,12 @@ class JobBook:
             self._job_of_request[ref.request_id] = job_id
         return job
 
+    def discard(self, job_id: str) -> None:
+        """Forget a job that was never accepted (its requests could not be queued)."""
+        job = self._jobs.pop(job_id, None)
+        for ref in job.requests if job else []:
+            self._job_of_request.pop(ref.request_id, None)
+
     def age_s(self, job: Job) -> float:
         """Seconds since `job` was added."""
         return self._clock() - job.created_at

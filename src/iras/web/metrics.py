@@ -42,7 +42,14 @@ class GatewayMetrics:
         )
         self.unmatched_results = Counter(
             "iras_unmatched_results",
-            "Results matching no pending request: duplicates (SQS delivers at least once) or forgotten jobs",
+            "Results received again and ignored: duplicates (SQS delivers at least once)",
+            registry=r,
+        )
+        self.drained_results = Counter(
+            "iras_drained_results",
+            "Results for jobs this gateway does not know, taken off its reply queue: sent to it "
+            "before a restart (same IRAS_GATEWAY_ID) or for jobs it has forgotten; their "
+            "results are read from the output bucket",
             registry=r,
         )
         self.result_latency = Histogram(

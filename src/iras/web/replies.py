@@ -1,4 +1,5 @@
-"""The gateway's own reply queue: created at start, drained into the job book, deleted at stop.
+"""The gateway's own reply queue: created at start, drained into the job book, deleted at stop
+(or kept, for a gateway with a fixed id that will be back for what arrives meanwhile).
 
 One queue per gateway means several gateways run side by side and none takes another's
 results. One task long-polls it (several calls in flight under load), hands each result
@@ -34,17 +35,31 @@ ResultJson = dict[str, Any]
 #: Longest a received reply waits for company before it is deleted (visibility: 30 s).
 DELETE_WAIT_S = 1.0
 
+#: Every reply queue's attributes: the same on every start, see `create_reply_queue`.
+REPLY_QUEUE_ATTRIBUTES = {"MessageRetentionPeriod": str(24 * 3600), "VisibilityTimeout": "30"}
 
-async def create_reply_queue(sqs: AwsClient, name: str, wait_s: int) -> str:
-    """Create this gateway's reply queue; results older than a day are of no use."""
-    response = await sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "ReceiveMessageWaitTimeSeconds": str(wait_s),
-            "MessageRetentionPeriod": str(24 * 3600),
-            "VisibilityTimeout": "30",
-        },
-    )
+_QUEUE_EXISTS_CODES = {"QueueAlreadyExists", "QueueNameExists"}
+
+
+async def create_reply_queue(sqs: AwsClient, name: str) -> str:
+    """Create this gateway's reply queue, or find it again; results older than a day are of
+    no use.
+
+    CreateQueue returns an existing queue only when every attribute asked for is the
+    queue's own, so they are constants: a gateway restarted with the same id (and other
+    settings) gets its queue back with the replies waiting in it. That is why no long-poll
+    wait is set here; every receive names its own.
+    """
+    try:
+        response = await sqs.create_queue(QueueName=name, Attributes=REPLY_QUEUE_ATTRIBUTES)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in _QUEUE_EXISTS_CODES:
+            raise
+        raise LookupError(
+            f"reply queue {name!r} exists with other attributes than "
+            f"{REPLY_QUEUE_ATTRIBUTES} (made by another IRAS version?): delete it, or set "
+            "another IRAS_GATEWAY_ID"
+        ) from error
     return str(response["QueueUrl"])
 
 

@@ -59,8 +59,19 @@ class BatchingSender:
         self.calls = 0
 
     async def send(self, items: Sequence[str]) -> None:
-        """Hand over `items`; return once all were accepted, or raise `SendFailed`."""
-        await asyncio.gather(*self.add(items))
+        """Hand over `items`; return once all were accepted, or raise `SendFailed`.
+
+        A caller that gives up (cancelled, or one of its items failed) withdraws those of
+        its items not yet handed to `call`; items in a call already on its way may still
+        be delivered.
+        """
+        futures = self.add(items)
+        try:
+            await asyncio.gather(*futures)
+        except BaseException:
+            for future in futures:
+                future.cancel()  # withdrawn: `_flush_now` drops them
+            raise
 
     def add(self, items: Sequence[str], *, wait: bool = True) -> list[asyncio.Future[None]]:
         """Queue `items` for the next batches; the futures (none if `wait=False`) resolve
@@ -94,6 +105,7 @@ class BatchingSender:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._pending = [p for p in self._pending if p.done is None or not p.done.cancelled()]
         chunk, self._pending = self._pending[:SQS_BATCH_LIMIT], self._pending[SQS_BATCH_LIMIT:]
         if not chunk:
             return

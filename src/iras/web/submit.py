@@ -3,6 +3,15 @@
 The order keeps promises: images and the job manifest are stored before any request is
 queued (a worker never looks for an image that is not there yet), and the job is in the
 book before its requests go out (a fast result always finds its job).
+
+All of it must finish within `aws_deadline_s`, or the upload is refused whole with
+`AwsUnavailable` (the route answers 503 with Retry-After): a client retries rather than
+hangs while AWS is away. A refused upload's client got no id, so the gateway forgets its
+job; images already stored stay as orphans in the input bucket. Requests of it that were
+still waiting in the sender are withdrawn; a SendMessageBatch already on its way cannot
+be, and SQS may have taken it: such a request is classified all the same, its result
+written to the output bucket under an id nobody was given and its reply drained. Nothing
+confusing reaches a client: one who retries gets new ids and its own answer.
 """
 
 from __future__ import annotations
@@ -14,12 +23,20 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from iras.aws import AwsClients
+from iras.aws_errors import AWS_ERRORS
 from iras.config import Settings
 from iras.keys import input_key, job_key
 from iras.messages import Request, encode_request
 from iras.web.jobs import Job, JobBook, RequestRef
-from iras.web.sender import BatchingSender
+from iras.web.sender import BatchingSender, SendFailed
 from iras.web.uploads import ImageFile
+
+#: What storing and queueing raise when AWS is away, refusing or slow.
+_FAILURES: tuple[type[Exception], ...] = (*AWS_ERRORS, SendFailed)
+
+
+class AwsUnavailable(Exception):
+    """Storing or queueing failed or missed the deadline: nothing was accepted."""
 
 
 class Submitter:
@@ -46,15 +63,26 @@ class Submitter:
     async def submit(
         self, uploads: Sequence[ImageFile], owner: str | None = None, *, manifest: bool = True
     ) -> Job:
-        """Store and queue `uploads` as one job; raise on a storage or queue failure.
+        """Store and queue `uploads` as one job within `aws_deadline_s`; raise
+        `AwsUnavailable` when AWS fails or is too slow.
 
         `manifest=False` skips the job's manifest object (one S3 call): the course
         protocol's single-image jobs are never looked up by job id.
         """
         self.arriving += len(uploads)
         self._on_submit(len(uploads))
+        deadline_s = self._settings.aws_deadline_s
+        deadline = asyncio.timeout(deadline_s)
         try:
-            return await self._submit(uploads, owner, manifest)
+            async with deadline:
+                return await self._submit(uploads, owner, manifest)
+        except _FAILURES as error:
+            if deadline.expired():
+                raise AwsUnavailable(
+                    f"AWS did not store and queue the images within {deadline_s:g} s "
+                    "(IRAS_AWS_DEADLINE_S)"
+                ) from None
+            raise AwsUnavailable(f"AWS could not store and queue the images: {error}") from None
         finally:
             self.arriving -= len(uploads)
 
@@ -74,6 +102,14 @@ class Submitter:
         self.storing -= len(uploads)  # before sending: the last one stored sends at once
         job = self._book.add_job(job_id, refs, owner)
         now = time.time()
+        try:
+            await self._send(job_id, refs, now)
+        except BaseException:
+            self._book.discard(job_id)  # refused: nobody was given its id
+            raise
+        return job
+
+    async def _send(self, job_id: str, refs: list[RequestRef], now: float) -> None:
         await self._sender.send(
             [
                 encode_request(
@@ -89,7 +125,6 @@ class Submitter:
                 for ref in refs
             ]
         )
-        return job
 
     async def _store_image(self, ref: RequestRef, upload: ImageFile) -> None:
         await self._aws.s3.put_object(

@@ -18,9 +18,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from iras.aws import AwsClients
+from iras.aws_errors import AWS_ERRORS
 from iras.config import Settings
 from iras.keys import result_key
 from iras.messages import Result, encode_result, name_stem
@@ -65,7 +66,7 @@ class Publisher:
                     [message.receipt_handle for message in messages],
                 )
             )
-        except (BotoCoreError, ClientError) as error:
+        except AWS_ERRORS as error:
             log.warning("deleting %d requests failed: %s", len(messages), error)
             return []
         return [message for i, message in enumerate(messages) if i not in failed]
@@ -96,7 +97,7 @@ class Publisher:
             )
         try:
             await asyncio.gather(*puts)
-        except (BotoCoreError, ClientError) as error:
+        except AWS_ERRORS as error:
             log.warning("storing result %s failed: %s", result.request_id, error)
             return False
         return True
@@ -127,7 +128,7 @@ class Publisher:
                 return items
             log.warning("replying to %s failed: %s", queue_url, error)
             return []
-        except BotoCoreError as error:
+        except AWS_ERRORS as error:
             log.warning("replying to %s failed: %s", queue_url, error)
             return []
         return [item for i, item in enumerate(items) if i not in failed]

@@ -23,9 +23,8 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from iras.aws import AwsClients
+from iras.aws_errors import AWS_ERRORS
 from iras.config import Settings
 from iras.model import ImageError, Outcome
 from iras.sqs import SQS_BATCH_LIMIT, change_visibility_batch
@@ -261,8 +260,8 @@ class Worker:
                 failed = set(
                     await change_visibility_batch(self._aws.sqs, self._queue_url, due, timeout_s)
                 )
-            except (BotoCoreError, ClientError) as error:
-                log.warning("extending visibility of %d messages failed: %s", len(due), error)
+            except Exception as error:  # tried again next period; the loop must live on
+                log.warning("extending visibility of %d messages failed: %r", len(due), error)
                 continue
             for i, handle in enumerate(due):
                 if i not in failed:
@@ -330,6 +329,12 @@ class Worker:
         try:
             await self._publisher.publish(outgoing)
             await self._publisher.delete(also_delete)
+        except Exception:  # AWS away mid-publish: the messages come back, nothing is lost
+            log.warning(
+                "publishing %d results failed; their requests will be delivered again",
+                len(outgoing),
+                exc_info=True,
+            )
         finally:
             # Whatever was not deleted comes back after its visibility timeout.
             self._forget([item.received for item in outgoing])
@@ -379,7 +384,7 @@ class Worker:
         if not messages:
             return
         handles = [message.receipt_handle for message in messages]
-        with contextlib.suppress(BotoCoreError, ClientError):
+        with contextlib.suppress(*AWS_ERRORS):  # they come back after their timeout instead
             await change_visibility_batch(self._aws.sqs, self._queue_url, handles, 0)
         self._forget(messages)
         log.info("handed back %d unstarted messages", len(messages))

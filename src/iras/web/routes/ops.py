@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from iras.aws_errors import AWS_ERRORS
 from iras.sqs import queue_depth
 from iras.web.access import api_caller
 from iras.web.deps import GatewayDep
@@ -26,10 +27,14 @@ async def readyz(gateway: GatewayDep) -> dict[str, Any]:
     if not gateway.ready.is_set() or gateway.request_queue_url is None:
         raise ApiError(503, "not_ready", gateway.not_ready_reason, {"Retry-After": "2"})
     try:
-        visible, in_flight = await queue_depth(gateway.aws.sqs, gateway.request_queue_url)
-    except (BotoCoreError, ClientError) as error:
+        async with asyncio.timeout(gateway.settings.aws_deadline_s):
+            visible, in_flight = await queue_depth(gateway.aws.sqs, gateway.request_queue_url)
+    except AWS_ERRORS as error:
         raise ApiError(
-            503, "aws_unreachable", f"the request queue did not answer: {error}"
+            503,
+            "aws_unavailable",
+            f"the request queue did not answer: {error or 'timed out'}",
+            {"Retry-After": "2"},
         ) from None
     return {
         "status": "ready",

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 
 from iras.web.deps import RETRY_AFTER_S
 from iras.web.errors import ApiError
 from iras.web.gateway import Gateway
 from iras.web.jobs import Job
-from iras.web.sender import SendFailed
-from iras.web.submit import Submitter
+from iras.web.submit import AwsUnavailable, Submitter
 from iras.web.uploads import read_images
 from iras.web.validation import UploadRejected
 
@@ -46,11 +44,12 @@ async def accept_images(
         raise
     try:
         return await submitter.submit(images, owner, manifest=manifest)
-    except (BotoCoreError, ClientError, SendFailed) as error:
+    except AwsUnavailable as error:
+        gateway.metrics.uploads_rejected.labels("aws_unavailable").inc()
         raise ApiError(
             503,
-            "storage_unavailable",
-            f"the images could not be stored and queued ({error}); nothing was accepted, retry",
+            "aws_unavailable",
+            f"{error}; nothing was accepted, retry in {RETRY_AFTER_S} s",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
 
