@@ -80,10 +80,20 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+#: Packages that answer AWS calls instead of making them: the embedded AWS calls moto's
+#: backends (`backend.put_object(...)`), which are not clients and need no policy.
+SERVER_SIDE = ("iras.local_aws",)
+
+
 @functools.cache
 def source_modules() -> dict[str, Path]:
-    """Every module under src/iras, by dotted name."""
-    return {module_name(path): path for path in sorted((SRC / "iras").rglob("*.py"))}
+    """Every module under src/iras that may call AWS, by dotted name."""
+    modules = {module_name(path): path for path in sorted((SRC / "iras").rglob("*.py"))}
+    return {
+        name: path
+        for name, path in modules.items()
+        if not any(name == pkg or name.startswith(f"{pkg}.") for pkg in SERVER_SIDE)
+    }
 
 
 def receiver_service(node: ast.expr) -> str | None:

@@ -7,11 +7,12 @@ import io
 import json
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from iras.client.gateway import (
     Answer,
     answer_from_result,
+    describe_transport_error,
     http_error_text,
     label_from_course_answer,
 )
@@ -44,10 +45,19 @@ def test_results() -> None:
 
 
 def test_http_errors_show_the_gateways_detail() -> None:
-    refused = httpx.Response(415, json={"error": "unsupported_media_type", "detail": "no"})
-    assert http_error_text(refused) == "no (HTTP 415 unsupported_media_type)"
-    other = httpx.Response(502, text="Bad Gateway")
-    assert http_error_text(other) == "HTTP 502: 'Bad Gateway'"
+    refused = json.dumps({"error": "unsupported_media_type", "detail": "no"})
+    assert http_error_text(415, refused) == "no (HTTP 415 unsupported_media_type)"
+    assert http_error_text(502, "Bad Gateway") == "HTTP 502: 'Bad Gateway'"
+    assert http_error_text(500, "[1, 2]") == "HTTP 500: '[1, 2]'"  # JSON, not the gateway's
+
+
+def test_transport_errors_say_what_happened() -> None:
+    assert describe_transport_error(TimeoutError()) == "no answer in time (TimeoutError)"
+    assert describe_transport_error(aiohttp.SocketTimeoutError()) == (
+        "no answer in time (SocketTimeoutError)"
+    )
+    dropped = aiohttp.ServerDisconnectedError()
+    assert describe_transport_error(dropped) == "ServerDisconnectedError: Server disconnected"
 
 
 FILES = [Path("a.jpg"), Path("b.txt")]

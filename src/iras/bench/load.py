@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from iras.bench.procstat import CpuTracker, read_tree
 from iras.bench.report import Outcome
-from iras.client.gateway import Send
+from iras.client.gateway import TRANSPORT_ERRORS, Send, describe_transport_error
 from iras.client.progress import Bar, progress_bar
 
 #: How often the serve tree's CPU is sampled during a run.
@@ -43,7 +44,7 @@ class LoadRun:
 
 
 async def drive(
-    http: httpx.AsyncClient,
+    http: aiohttp.ClientSession,
     items: Sequence[tuple[str, bytes]],
     send: Send,
     *,
@@ -85,7 +86,7 @@ async def drive(
 
 
 async def send_all(
-    http: httpx.AsyncClient,
+    http: aiohttp.ClientSession,
     items: Sequence[tuple[str, bytes]],
     send: Send,
     concurrency: int,
@@ -118,13 +119,17 @@ async def _sample_cpu(tracker: CpuTracker, pid: int) -> None:
             tracker.observe(await asyncio.to_thread(read_tree, pid))
 
 
-async def scaler_timeline(http: httpx.AsyncClient) -> tuple[list[dict[str, Any]], str | None]:
+async def scaler_timeline(http: aiohttp.ClientSession) -> tuple[list[dict[str, Any]], str | None]:
     """`GET /v1/scaler`'s timeline, or an empty one and why."""
     try:
-        response = await http.get("/v1/scaler")
-    except httpx.TransportError as error:
-        return [], f"no fleet figures: GET /v1/scaler failed ({error})"
-    if response.status_code != 200:
-        return [], f"no fleet figures: GET /v1/scaler answered {response.status_code}"
-    timeline = response.json().get("timeline", [])
+        async with http.get("v1/scaler") as response:
+            status, body = response.status, await response.read()
+    except TRANSPORT_ERRORS as error:
+        return [], f"no fleet figures: GET /v1/scaler failed ({describe_transport_error(error)})"
+    if status != 200:
+        return [], f"no fleet figures: GET /v1/scaler answered {status}"
+    try:
+        timeline = json.loads(body).get("timeline", [])
+    except (ValueError, AttributeError):
+        return [], f"no fleet figures: GET /v1/scaler answered {body[:200]!r}"
     return list(timeline), None

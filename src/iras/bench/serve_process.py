@@ -9,6 +9,7 @@ if it does not exit in time.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import signal
 import socket
 import subprocess
@@ -18,8 +19,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 #: Longest wait for `GET /readyz` to answer 200 after starting.
 READY_TIMEOUT_S = 120.0
@@ -58,27 +57,36 @@ def serving(extra_args: Sequence[str] = ()) -> Iterator[Served]:
         log_path = Path(log.name)
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(process, url, log_path)
-        yield Served(url, process.pid, log_path)
+        wait_ready(process, port, log_path)
+        yield Served(f"http://127.0.0.1:{port}", process.pid, log_path)
     finally:
         if stop(process) == 0:
             log_path.unlink(missing_ok=True)  # kept when something went wrong
 
 
-def wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+def wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    with httpx.Client(base_url=url, timeout=5) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise ServeFailed(
-                    f"iras serve exited with code {process.returncode}; {_tail(log_path)}"
-                )
-            with contextlib.suppress(httpx.TransportError):
-                if http.get("/readyz").status_code == 200:
-                    return
-            time.sleep(0.2)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServeFailed(
+                f"iras serve exited with code {process.returncode}; {_tail(log_path)}"
+            )
+        if _ready(port):
+            return
+        time.sleep(0.2)
     raise ServeFailed(f"iras serve not ready within {READY_TIMEOUT_S:g} s; {_tail(log_path)}")
+
+
+def _ready(port: int) -> bool:
+    """Whether `GET /readyz` answers 200; the standard library suffices for one poll."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,7 +97,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request otherwise
     try:
         _check_arguments(args)
         report = measure(args)
@@ -187,16 +185,14 @@ def _bench_service(
 async def _drive(
     args: argparse.Namespace, url: str, items: list[tuple[str, bytes]], pid: int | None
 ) -> LoadRun:
-    import httpx
-
     from iras.bench.load import drive
-    from iras.client.gateway import check_gateway, classify_v1, upload_course
+    from iras.client.gateway import check_gateway, classify_v1, open_session, upload_course
     from iras.client.progress import wanted
 
-    timeout = httpx.Timeout(args.timeout, connect=10.0)
-    limits = httpx.Limits(max_connections=args.concurrency + 2)
-    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as http:
-        await check_gateway(http)
+    # One connection per sender, and room for GET /healthz and /v1/scaler beside them.
+    connections = args.concurrency + 2
+    async with open_session(url, connections=connections, timeout_s=args.timeout) as http:
+        await check_gateway(http, url)
         return await drive(
             http,
             items,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -82,13 +81,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: `iras --help` and the other commands should not pay for httpx and rich.
+    # Imported here: `iras --help` and the other commands should not pay for aiohttp and rich.
     from iras.client.gateway import GatewayUnreachable
     from iras.client.output import format_for
     from iras.client.progress import wanted
     from iras.client.sending import classify_all
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request otherwise
     found = find_images(args.paths)
     for problem in found.problems:
         print(f"iras classify: {problem}", file=sys.stderr)

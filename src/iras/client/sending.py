@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
+import aiohttp
 
-from iras.client.gateway import Answer, check_gateway, classify_v1
+from iras.client.gateway import Answer, check_gateway, classify_v1, open_session
 from iras.client.progress import progress_bar
 
 #: Attempts per image when the gateway answers 503 (not ready, storage unavailable).
@@ -30,10 +30,8 @@ async def classify_all(
     """
     answers: list[Answer | None] = [None] * len(files)
     pending = iter(enumerate(files))
-    timeout = httpx.Timeout(timeout_s, connect=10.0)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as http:
-        await check_gateway(http)
+    async with open_session(url, connections=concurrency, timeout_s=timeout_s) as http:
+        await check_gateway(http, url)
         with progress_bar(len(files), enabled=show_progress) as bar:
 
             async def sender() -> None:
@@ -46,7 +44,7 @@ async def classify_all(
     return [answer for answer in answers if answer is not None]
 
 
-async def classify_file(http: httpx.AsyncClient, path: Path) -> Answer:
+async def classify_file(http: aiohttp.ClientSession, path: Path) -> Answer:
     """Read and send one file; a 503 is retried one and then two seconds later."""
     try:
         blob = await asyncio.to_thread(path.read_bytes)

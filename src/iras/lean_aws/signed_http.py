@@ -4,13 +4,12 @@ and the base of the clients that make their calls this way."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from botocore.auth import S3SigV4Auth, SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -22,6 +21,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from iras.backoff import backoff_s
+from iras.lean_aws.sigv4 import UNSIGNED_PAYLOAD, SigV4Signer, payload_hash
 
 #: HTTP answers worth another attempt (botocore's standard retry mode retries these too).
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
@@ -39,9 +39,6 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
-#: Headers left out of the signature: aiohttp sets them itself, perhaps differently.
-_UNSIGNED_HEADERS = frozenset({"content-length", "user-agent", "expect"})
-
 #: Reads a service's error answer: (status, headers, body) -> (code, message).
 ErrorReader = Callable[[int, dict[str, str], bytes], tuple[str, str]]
 
@@ -56,7 +53,7 @@ class Answer:
 
 
 class SignedHttp:
-    """Signs requests with botocore's SigV4 signers and sends them on `http`."""
+    """Signs requests (`iras.lean_aws.sigv4`) and sends them on `http`."""
 
     def __init__(
         self, credentials: Any, http: aiohttp.ClientSession, region: str, max_attempts: int
@@ -65,6 +62,7 @@ class SignedHttp:
         self._http = http
         self._region = region
         self._max_attempts = max(1, max_attempts)
+        self._signers: dict[str, SigV4Signer] = {}
         #: False: a connect that fails (refused, timed out) raises at once instead of
         #: being retried, for callers with a better answer than waiting (see aws_errors).
         self.retry_unreachable = True
@@ -116,18 +114,22 @@ class SignedHttp:
         if self._credentials is None:  # botocore fails the same way, at the call
             raise NoCredentialsError()
         credentials = await self._credentials.get_frozen_credentials()
-        request = AWSRequest(method=method, url=url, data=body, headers=headers)
-        if service == "s3":
-            # UNSIGNED-PAYLOAD, as botocore does over HTTPS: no hash pass over each image.
-            request.context["payload_signing_enabled"] = False
-            S3SigV4Auth(credentials, service, self._region).add_auth(request)
-        else:
-            SigV4Auth(credentials, service, self._region).add_auth(request)
-        return {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() not in _UNSIGNED_HEADERS
-        }
+        signer = self._signers.get(service)
+        if signer is None:
+            signer = self._signers[service] = SigV4Signer(service, self._region)
+        # S3 bodies go unhashed (UNSIGNED-PAYLOAD, as botocore sends over HTTPS): a pass
+        # over every image for nothing TLS does not already guard.
+        content_hash = UNSIGNED_PAYLOAD if service == "s3" else payload_hash(body)
+        return signer.sign(
+            method,
+            url,
+            headers,
+            content_hash,
+            credentials.access_key,
+            credentials.secret_key,
+            credentials.token,
+            datetime.datetime.now(datetime.UTC),
+        )
 
 
 class LeanClient:

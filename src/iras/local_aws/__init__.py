@@ -6,8 +6,10 @@ moto checks no signatures, but botocore refuses to sign without credentials, so
 `dummy_credentials()` supplies obviously fake ones for processes that talk to it.
 
 The modules: `process` starts and stops the child, `server` is the child, `dispatch`
-its WSGI front (short routing, call counts at `GET /_iras/calls`), `speedups` its fixes
-to moto's SQS. Importing this package imports no moto: only the child pays for it.
+its WSGI front (short routing, call counts at `GET /_iras/calls`), `direct` moto's
+handlers without Flask, `s3_objects` plain S3 object PUTs and GETs straight from moto's
+backend, `speedups` its fixes to moto's SQS, `keepalive` its HTTP handler. Importing
+this package imports no moto: only the child pays for it.
 """
 
 from __future__ import annotations

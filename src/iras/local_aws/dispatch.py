@@ -131,10 +131,11 @@ class FastDispatch:
         service = signing_service(environ)
         self.calls.add(call_name(service, environ))
         if service in FAST_SERVICES and not _s3_control(service, environ):
-            return self._app(service)(environ, start_response)
+            return self.service_app(service)(environ, start_response)
         return self._fallback(environ, start_response)
 
-    def _app(self, service: str) -> WsgiApp:
+    def service_app(self, service: str) -> WsgiApp:
+        """The app that answers `service`'s signed calls, built on first use."""
         app = self._apps.get(service)
         if app is None:
             with self._lock:  # Flask app creation is not thread-safe; once per service

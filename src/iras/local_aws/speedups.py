@@ -46,7 +46,8 @@ def apply() -> bool:
     sqs_models: Any = importlib.import_module("moto.sqs.models")
     if moto.__version__ != PATCHED_MOTO_VERSION:
         log.warning(
-            "moto %s is not %s: the embedded AWS runs without its SQS speed-ups",
+            "moto %s is not %s: the embedded AWS runs without its speed-ups"
+            " (SQS fixes, S3 object fast path)",
             moto.__version__,
             PATCHED_MOTO_VERSION,
         )
