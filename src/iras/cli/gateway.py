@@ -51,9 +51,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=run)
 
 
-#: Idle keep-alive connections are kept longer than a load balancer keeps its own (an
-#: ALB's idle timeout is 60 s): the server closing first races the balancer's next request
-#: on that connection, which the client sees as a 502 (uvicorn's default is 5 s).
+#: Idle keep-alive connections are kept longer than any client or load balancer keeps its
+#: own (an ALB's idle timeout is 60 s, httpx's and aiohttp's pools 5 and 15 s): when the
+#: server closes first, a request sent on the connection at that moment fails (a 502 from
+#: a balancer, a read error in a client). uvicorn's default is 5 s.
 KEEP_ALIVE_S = 75
 
 

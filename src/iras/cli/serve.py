@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 
+from iras.cli.gateway import KEEP_ALIVE_S
 from iras.settings_cli import load_settings
 
 log = logging.getLogger("iras.serve")
@@ -77,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"IRAS: AWS at {endpoint} (its EC2 API shows the workers)", flush=True)
         print(f"IRAS: open http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
         uvicorn.run(
-            create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         print("IRAS: stopping", flush=True)
     return 0

@@ -9,16 +9,26 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Sequence
 
+import aiohttp
+from botocore.exceptions import BotoCoreError
+
 from iras import event_loop
-from iras.aws import open_clients
+from iras.aws import AwsClients, open_clients
+from iras.backoff import backoff_s
 from iras.config import Settings
 from iras.model import ModelError
 from iras.provision import find_queue_url
 from iras.settings_cli import load_settings
 from iras.worker.instance import InstanceIdError, resolve_instance_id, terminate_instance
 from iras.worker.worker import ExitReason, Worker
+
+#: Failures that say AWS could not be reached, as opposed to an answer from it.
+UNREACHABLE = (BotoCoreError, aiohttp.ClientError, OSError)
+#: The shortest a starting worker waits for an unreachable AWS before it gives up.
+MIN_STARTUP_WAIT_S = 10.0
 
 log = logging.getLogger("iras.worker")
 
@@ -76,9 +86,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(**vars(args))
     try:
         return event_loop.run(run_worker(settings))
-    except (ModelError, InstanceIdError, LookupError) as error:
+    except (ModelError, InstanceIdError, LookupError, *UNREACHABLE) as error:
         log.error("%s", error)
         return 1
+
+
+async def wait_for_request_queue(aws: AwsClients, settings: Settings) -> str | None:
+    """The request queue's URL (None: no such queue), waiting out an unreachable AWS.
+
+    A worker started while the endpoint is briefly away (a network blip as an instance
+    boots, the embedded AWS restarting) would otherwise exit at once and cost a new
+    instance. It waits, with backoff, for as long as an idle worker waits for work
+    (`idle_exit_s`, at least `MIN_STARTUP_WAIT_S`; for ever if it never exits idle), then
+    gives up: an instance that can never reach SQS must not run for ever. Answers from
+    AWS (a refusal, a missing queue) are not waited out: they will not change.
+    """
+    patience_s = max(settings.idle_exit_s, MIN_STARTUP_WAIT_S) if settings.idle_exit_s else None
+    give_up_at = time.monotonic() + patience_s if patience_s else float("inf")
+    attempt = 0
+    while True:
+        try:
+            return await find_queue_url(aws.sqs, settings.request_queue)
+        except UNREACHABLE as error:
+            attempt += 1
+            delay_s = backoff_s(attempt, cap_s=5.0)
+            if time.monotonic() + delay_s > give_up_at:
+                raise
+            log.warning("AWS unreachable (%s); trying again in %.1f s", error, delay_s)
+            await asyncio.sleep(delay_s)
 
 
 def _exit_now(signum: int, frame: object) -> None:
@@ -94,9 +129,7 @@ async def run_worker(settings: Settings) -> int:
     loading = asyncio.create_task(asyncio.to_thread(load_configured, settings))
     instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
     async with open_clients(settings, concurrent_long_polls=settings.receivers) as aws:
-        queue_url, classifier = await asyncio.gather(
-            find_queue_url(aws.sqs, settings.request_queue), loading
-        )
+        queue_url, classifier = await asyncio.gather(wait_for_request_queue(aws, settings), loading)
         if queue_url is None:
             raise LookupError(
                 f"request queue {settings.request_queue!r} does not exist at "
