@@ -26,6 +26,11 @@ async def test_upload_speaks_the_course_protocol(service: Service, classifier: C
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert response.text == f"test_07:{expected_label(classifier, blob)}"
+    # Answered, the job is forgotten: its client never learned its ids.
+    assert "iras_jobs_in_memory 0.0" in (await service.http.get("/metrics")).text
+    kept = await service.http.post("/v1/classify", files={"files": ("test_07.jpg", blob)})
+    assert kept.status_code == 200  # accepted; the job is kept for lookups
+    assert "iras_jobs_in_memory 1.0" in (await service.http.get("/metrics")).text
 
 
 async def test_hundred_concurrent_uploads_all_answered_correctly(

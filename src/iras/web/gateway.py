@@ -57,6 +57,7 @@ class Gateway:
         #: A fixed id will be back for its replies; a random one never will.
         self.keeps_reply_queue = settings.gateway_id is not None
         self.book = JobBook(settings.max_jobs_in_memory, settings.job_ttl_s)
+        metrics.jobs_in_memory.set_function(lambda: len(self.book))
         self.ready = asyncio.Event()
         self.not_ready_reason = "connecting to AWS"
         self.request_queue_url: str | None = None

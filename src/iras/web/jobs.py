@@ -64,7 +64,8 @@ class JobBook:
         return job
 
     def discard(self, job_id: str) -> None:
-        """Forget a job that was never accepted (its requests could not be queued)."""
+        """Forget a job nobody can ask about: one never accepted (its requests could not
+        be queued), or an answered course upload (its client never learned its ids)."""
         job = self._jobs.pop(job_id, None)
         for ref in job.requests if job else []:
             self._job_of_request.pop(ref.request_id, None)

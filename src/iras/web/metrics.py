@@ -77,6 +77,12 @@ class GatewayMetrics:
         self.websockets = Gauge(
             "iras_websocket_connections", "Open WebSocket subscriptions", registry=r
         )
+        self.jobs_in_memory = Gauge(
+            "iras_jobs_in_memory",
+            "Jobs the gateway keeps in memory (at most IRAS_MAX_JOBS_IN_MEMORY; answered "
+            "course uploads are not kept)",
+            registry=r,
+        )
 
     def observe_scaler(self, snapshot: dict[str, Any]) -> None:
         """Copy the autoscaler's latest figures into the gauges (at scrape time)."""

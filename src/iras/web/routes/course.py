@@ -2,7 +2,8 @@
 
 One image in the multipart field `myfile`; the answer, once classified, is the plain text
 `<name without extension>:<label>`. The generator sends a hundred of these at once and
-waits for each, so the handler holds the request open until the result arrives.
+waits for each, so the handler holds the request open until the result arrives, then
+forgets the job: the result stays in the output bucket under its request id.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ async def upload(
     result = await gateway.book.wait_for(ref.request_id, gateway.settings.wait_timeout_s)
     if result is None:
         raise wait_timeout(gateway, ref.request_id)
+    # Answered: the client holds the only copy it will ask for and never learned the job's
+    # ids, so the book need not keep it (the course generator's thousands of uploads
+    # would otherwise fill it). A late duplicate reply then counts as drained.
+    gateway.book.discard(job.job_id)
     if "error" in result:
         raise ApiError(422, "unclassifiable", f"{ref.name!r}: {result['error']}")
     return PlainTextResponse(f"{name_stem(ref.name)}:{result['label']}")
