@@ -98,6 +98,7 @@ def object_session(settings: Settings, config: Config) -> aiohttp.ClientSession:
         ),
         auto_decompress=False,
         skip_auto_headers=("User-Agent",),
+        cookie_jar=aiohttp.DummyCookieJar(),  # AWS sets no cookies; a jar costs every call
     )
 
 
