@@ -357,7 +357,7 @@ REPLIES = sqs_arn(reply_queue())
         ("teardown.json", "s3:DeleteObjectVersion", RESULT, True),
         ("teardown.json", "s3:DeleteBucket", s3_arn("someone-elses"), False),
         ("teardown.json", "sqs:DeleteQueue", DLQ, True),
-        ("teardown.json", "sqs:DeleteQueue", REPLIES, False),  # each gateway deletes its own
+        ("teardown.json", "sqs:DeleteQueue", REPLIES, True),  # kept by gateways with fixed ids
     ],
 )
 def test_tier_reaches_its_own_resources_only(

@@ -15,6 +15,7 @@ from iras.launch_template import DEFAULT_LAUNCH_TEMPLATE, ensure_launch_template
 from iras.provision import provision
 from iras.scaler.fleet import Ec2Fleet
 from iras.teardown import plan_teardown, tear_down
+from iras.web.replies import create_reply_queue
 
 
 def answer(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
@@ -72,6 +73,20 @@ async def test_yes_removes_everything(
     assert await teardown(settings, *([how] if how.startswith("--") else [])) == 0
     assert await inventory(aws) == (set(), 0, 0)
     assert await teardown(settings, "--yes") == 0  # and again: nothing left, nothing to do
+
+
+async def test_the_gateways_reply_queues_go_too_and_nothing_else(
+    settings: Settings, aws: AwsClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gateway with a fixed id keeps its reply queue at stop: teardown finds them all."""
+    await provision(settings, aws)
+    for gateway_id in ("web-1-8000", "web-2-8000"):
+        await create_reply_queue(aws.sqs, f"{settings.reply_queue_prefix}-{gateway_id}")
+    await aws.sqs.create_queue(QueueName="someone-elses-queue")
+    assert await teardown(settings, "--yes") == 0
+    assert f"queue {settings.reply_queue_prefix}-web-2-8000" in capsys.readouterr().out
+    left = (await aws.sqs.list_queues()).get("QueueUrls", [])
+    assert [url.rsplit("/", 1)[-1] for url in left] == ["someone-elses-queue"]
 
 
 async def test_empty_buckets_go_without_asking(

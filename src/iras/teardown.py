@@ -4,7 +4,9 @@ Tearing down is split in two so that nothing is lost by surprise: `plan_teardown
 looks (what exists, how full each bucket is), and `tear_down` removes what a plan names.
 The command in between shows the plan and asks before emptying a bucket that holds
 objects. With the fleet, app-tier instances left (running or stopped) are terminated too:
-with their queue gone they could only fail, while still costing money.
+with their queue gone they could only fail, while still costing money. The gateways'
+reply queues (`<reply_queue_prefix>-<gateway id>`) go as well: a gateway with a fixed id
+keeps its queue when it stops, so without this a retired deployment would leave them.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ async def plan_teardown(settings: Settings, aws: AwsClients, fleet: bool) -> Tea
         url = await find_queue_url(aws.sqs, queue)
         if url is not None:
             queues[queue] = url
+    queues.update(await reply_queues(aws.sqs, settings.reply_queue_prefix))
     buckets = [
         found
         for name in (settings.input_bucket, settings.output_bucket)
@@ -104,6 +107,21 @@ async def tear_down(plan: TeardownPlan, aws: AwsClients, settings: Settings) -> 
         log.info("deleted queue %s", name)
     for bucket in plan.buckets:
         await delete_bucket(aws.s3, bucket.name)
+
+
+async def reply_queues(sqs: AwsClient, prefix: str) -> dict[str, str]:
+    """The gateways' reply queues, by name: every queue named `<prefix>-...`."""
+    found: dict[str, str] = {}
+    token: str | None = None
+    while True:
+        page = await sqs.list_queues(
+            QueueNamePrefix=f"{prefix}-", MaxResults=1000, **({"NextToken": token} if token else {})
+        )
+        for url in page.get("QueueUrls", []):
+            found[url.rsplit("/", 1)[-1]] = url
+        token = page.get("NextToken")
+        if not token:
+            return found
 
 
 async def inspect_bucket(s3: AwsClient, name: str) -> Bucket | None:
