@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import quote
 
 import aiohttp
 import botocore.session
@@ -199,6 +200,24 @@ async def test_transient_answers_are_retried(
     answer = await lean_s3(url, http_session).put_object(Bucket="b-1", Key="k", Body=b"x")
     assert answer["ETag"] == '"abc"'
     assert seen == ["PUT", "PUT", "PUT"]
+
+
+async def test_the_path_sent_is_the_path_signed(
+    scripted: tuple[str, Script, list[str]], http_session: aiohttp.ClientSession
+) -> None:
+    """S3 checks the signature over the path it receives: not one byte may change on the
+    way (yarl, left to itself, decodes '=', '&', '(' and more)."""
+    url, script, _ = scripted
+    received: list[str] = []
+
+    def record(request: web.Request) -> web.StreamResponse:
+        received.append(request.raw_path)
+        return ok(request)
+
+    key = "a+b=c&d?e#f (x)!*' ü~"
+    script.append(record)
+    await lean_s3(url, http_session).put_object(Bucket="b-1", Key=key, Body=b"x")
+    assert received == ["/b-1/" + quote(key, safe="/~")]
 
 
 async def test_permanent_answers_and_exhausted_attempts_raise(

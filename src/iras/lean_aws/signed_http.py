@@ -19,6 +19,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from yarl import URL
 
 from iras.backoff import backoff_s
 from iras.lean_aws.sigv4 import UNSIGNED_PAYLOAD, SigV4Signer, payload_hash
@@ -83,7 +84,12 @@ class SignedHttp:
             attempt += 1
             try:
                 signed = await self._sign(service, method, url, headers, body)
-                async with self._http.request(method, url, data=body, headers=signed) as response:
+                # As encoded, byte for byte: the path sent must be the path signed, and
+                # yarl would otherwise decode '=', '&', '(' ... that S3's encoding keeps.
+                target = URL(url, encoded=True)
+                async with self._http.request(
+                    method, target, data=body, headers=signed
+                ) as response:
                     data = await response.read()
                     headers_in = {k.lower(): v for k, v in response.headers.items()}
                     answer = Answer(response.status, headers_in, data)
