@@ -23,8 +23,10 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from iras.aws import AwsClient
 from iras.lean_aws import LeanClient
 
+#: What an AWS call raises when no answer came from AWS (as opposed to a refusal in one).
+UNREACHABLE: tuple[type[Exception], ...] = (BotoCoreError, aiohttp.ClientError, OSError)
 #: Everything an AWS call may raise while AWS is unreachable, slow or refusing.
-AWS_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, aiohttp.ClientError, OSError)
+AWS_ERRORS: tuple[type[Exception], ...] = (*UNREACHABLE, ClientError)
 
 
 def fail_fast_when_unreachable(client: AwsClient) -> None:

@@ -12,11 +12,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-import aiohttp
-from botocore.exceptions import BotoCoreError
-
 from iras import event_loop
 from iras.aws import AwsClients, open_clients
+from iras.aws_errors import UNREACHABLE
 from iras.backoff import backoff_s
 from iras.config import Settings
 from iras.model import ModelError
@@ -25,8 +23,6 @@ from iras.settings_cli import load_settings
 from iras.worker.instance import InstanceIdError, resolve_instance_id, terminate_instance
 from iras.worker.worker import ExitReason, Worker
 
-#: Failures that say AWS could not be reached, as opposed to an answer from it.
-UNREACHABLE = (BotoCoreError, aiohttp.ClientError, OSError)
 #: The shortest a starting worker waits for an unreachable AWS before it gives up.
 MIN_STARTUP_WAIT_S = 10.0
 
