@@ -23,6 +23,14 @@ from iras.settings_cli import load_settings
 from iras.worker.instance import InstanceIdError, resolve_instance_id, terminate_instance
 from iras.worker.worker import ExitReason, Worker
 
+#: Failures that end a worker's start with one log line: no model, no instance id, no
+#: queue, no AWS.
+_CANNOT_START: tuple[type[Exception], ...] = (
+    ModelError,
+    InstanceIdError,
+    LookupError,
+    *UNREACHABLE,
+)
 #: The shortest a starting worker waits for an unreachable AWS before it gives up.
 MIN_STARTUP_WAIT_S = 10.0
 
@@ -82,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(**vars(args))
     try:
         return event_loop.run(run_worker(settings))
-    except (ModelError, InstanceIdError, LookupError, *UNREACHABLE) as error:
+    except _CANNOT_START as error:
         log.error("%s", error)
         return 1
 
