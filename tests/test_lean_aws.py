@@ -177,9 +177,13 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def lean_s3(endpoint: str, session: aiohttp.ClientSession, attempts: int = 3) -> S3Objects:
+def signed_http(session: aiohttp.ClientSession, service: str, attempts: int = 3) -> SignedHttp:
     credentials = AioCredentials("placeholder", "placeholder")
-    signed = SignedHttp(credentials, session, "us-east-1", attempts)
+    return SignedHttp(credentials, session, service, "us-east-1", attempts)
+
+
+def lean_s3(endpoint: str, session: aiohttp.ClientSession, attempts: int = 3) -> S3Objects:
+    signed = signed_http(session, "s3", attempts)
     return S3Objects(None, signed, Endpoint(endpoint, path_style=True))
 
 
@@ -247,7 +251,7 @@ async def test_sqs_error_code_comes_from_the_query_error_header(
             headers={"x-amzn-query-error": "AWS.SimpleQueueService.NonExistentQueue;Sender"},
         )
     )
-    sqs = SqsMessages(None, lean_s3(url, http_session)._http, url)
+    sqs = SqsMessages(None, signed_http(http_session, "sqs"), url)
     with pytest.raises(ClientError) as missing:
         await sqs.receive_message(QueueUrl=f"{url}/123/q")
     assert missing.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"

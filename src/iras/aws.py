@@ -75,16 +75,18 @@ async def open_clients(
         send_bodies_at_once(clients["s3"])
         credentials = await session.get_credentials()
 
-        def signed() -> SignedHttp:  # one each: their retry switches are separate
-            return SignedHttp(credentials, http, settings.region, settings.aws_max_attempts)
+        def signed(service: str) -> SignedHttp:  # one each: their retry switches are separate
+            return SignedHttp(
+                credentials, http, service, settings.region, settings.aws_max_attempts
+            )
 
         s3, sqs = clients["s3"], clients["sqs"]
         s3_endpoint = Endpoint(
             s3.meta.endpoint_url.rstrip("/"), path_style=settings.endpoint_url is not None
         )
         yield AwsClients(
-            s3=S3Objects(s3, signed(), s3_endpoint),
-            sqs=SqsMessages(sqs, signed(), sqs.meta.endpoint_url),
+            s3=S3Objects(s3, signed("s3"), s3_endpoint),
+            sqs=SqsMessages(sqs, signed("sqs"), sqs.meta.endpoint_url),
             ec2=clients["ec2"],
         )
 

@@ -65,7 +65,7 @@ class S3Objects(LeanClient):
     ) -> dict[str, Any]:
         url = self._endpoint.object_url(Bucket, Key)
         headers = {"Content-Type": ContentType}
-        answer = await self._http.send("s3", "PutObject", "PUT", url, headers, Body, read_error)
+        answer = await self._http.send("PutObject", "PUT", url, headers, Body, read_error)
         return {
             "ETag": answer.headers.get("etag", ""),
             "ResponseMetadata": {"HTTPStatusCode": answer.status},
@@ -73,7 +73,7 @@ class S3Objects(LeanClient):
 
     async def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         url = self._endpoint.object_url(Bucket, Key)
-        answer = await self._http.send("s3", "GetObject", "GET", url, {}, None, read_error)
+        answer = await self._http.send("GetObject", "GET", url, {}, None, read_error)
         return {
             "Body": StoredBody(answer.body),
             "ContentLength": len(answer.body),

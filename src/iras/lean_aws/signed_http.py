@@ -54,23 +54,27 @@ class Answer:
 
 
 class SignedHttp:
-    """Signs requests (`iras.lean_aws.sigv4`) and sends them on `http`."""
+    """Signs requests for one service (`iras.lean_aws.sigv4`) and sends them on `http`."""
 
     def __init__(
-        self, credentials: Any, http: aiohttp.ClientSession, region: str, max_attempts: int
+        self,
+        credentials: Any,
+        http: aiohttp.ClientSession,
+        service: str,
+        region: str,
+        max_attempts: int,
     ) -> None:
         self._credentials = credentials  # botocore's (refreshable) credentials, or None
         self._http = http
-        self._region = region
+        self._service = service
+        self._signer = SigV4Signer(service, region)
         self._max_attempts = max(1, max_attempts)
-        self._signers: dict[str, SigV4Signer] = {}
         #: False: a connect that fails (refused, timed out) raises at once instead of
         #: being retried, for callers with a better answer than waiting (see aws_errors).
         self.retry_unreachable = True
 
     async def send(
         self,
-        service: str,
         operation: str,
         method: str,
         url: str,
@@ -83,7 +87,7 @@ class SignedHttp:
         while True:
             attempt += 1
             try:
-                signed = await self._sign(service, method, url, headers, body)
+                signed = await self._sign(method, url, headers, body)
                 # As encoded, byte for byte: the path sent must be the path signed, and
                 # yarl would otherwise decode '=', '&', '(' ... that S3's encoding keeps.
                 target = URL(url, encoded=True)
@@ -115,18 +119,15 @@ class SignedHttp:
             await asyncio.sleep(backoff_s(attempt, cap_s=2.0))
 
     async def _sign(
-        self, service: str, method: str, url: str, headers: dict[str, str], body: bytes | None
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
     ) -> dict[str, str]:
         if self._credentials is None:  # botocore fails the same way, at the call
             raise NoCredentialsError()
         credentials = await self._credentials.get_frozen_credentials()
-        signer = self._signers.get(service)
-        if signer is None:
-            signer = self._signers[service] = SigV4Signer(service, self._region)
         # S3 bodies go unhashed (UNSIGNED-PAYLOAD, as botocore sends over HTTPS): a pass
         # over every image for nothing TLS does not already guard.
-        content_hash = UNSIGNED_PAYLOAD if service == "s3" else payload_hash(body)
-        return signer.sign(
+        content_hash = UNSIGNED_PAYLOAD if self._service == "s3" else payload_hash(body)
+        return self._signer.sign(
             method,
             url,
             headers,

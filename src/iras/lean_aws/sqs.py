@@ -40,9 +40,7 @@ class SqsMessages(LeanClient):
     async def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": _CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{operation}"}
         body = json.dumps(params).encode()
-        answer = await self._http.send(
-            "sqs", operation, "POST", self._url, headers, body, read_error
-        )
+        answer = await self._http.send(operation, "POST", self._url, headers, body, read_error)
         result = json.loads(answer.body) if answer.body else {}
         return result if isinstance(result, dict) else {}
 
