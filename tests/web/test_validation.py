@@ -98,6 +98,28 @@ def test_a_cut_off_image_is_refused_and_a_whole_one_is_not(blob: bytes) -> None:
     assert (rejected.value.status, rejected.value.code) == (400, "truncated_image")
 
 
+def _with_thumbnail(jpeg: bytes) -> bytes:
+    """`jpeg` with a whole small JPEG inside an APP1 segment, as cameras embed thumbnails."""
+    thumbnail = encoded("JPEG", (16, 12))
+    payload = b"Exif\x00\x00" + thumbnail
+    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def test_a_thumbnail_does_not_make_a_cut_off_jpeg_look_whole() -> None:
+    whole = _with_thumbnail(_saved("JPEG"))
+    inspect_image(whole, "x", max_pixels=10_000_000)
+    inspect_image(whole + b"trailing bytes some cameras add", "x", max_pixels=10_000_000)
+    for cut in (whole[:-2], whole[: len(whole) - 200]):
+        with pytest.raises(UploadRejected) as rejected:
+            inspect_image(cut, "x", max_pixels=10_000_000)
+        assert (rejected.value.status, rejected.value.code) == (400, "truncated_image")
+    headers_only = whole[: whole.index(b"\xff\xda", whole.index(b"\xff\xd9"))]
+    with pytest.raises(UploadRejected) as rejected:
+        inspect_image(headers_only, "x", max_pixels=10_000_000)
+    assert (rejected.value.status, rejected.value.code) == (400, "truncated_image")
+
+
 def test_bytes_after_a_jpegs_end_are_allowed() -> None:
     inspect_image(_saved("JPEG") + b"appended by a camera", "x", max_pixels=10_000_000)
 

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: other commands should not pay for a web server.
     import uvicorn
 
+    from iras.heap import freeze_startup_objects
     from iras.web.app import DEFAULT_STATIC_DIR, create_app
 
     settings = load_settings(endpoint_url=args.endpoint_url)
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"gateway_id": stable})
     static_dir = args.static_dir or DEFAULT_STATIC_DIR
     uvicorn.run(
-        create_app(settings, static_dir=static_dir),
+        create_app(settings, static_dir=static_dir, on_started=freeze_startup_objects),
         host=args.host,
         port=args.port,
         log_level="info",

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from iras.cli.provision import provision_with_clients
+    from iras.heap import freeze_startup_objects
     from iras.local_aws import dummy_credentials, embedded_aws
     from iras.web import create_app
 
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"IRAS: AWS at {endpoint} (its EC2 API shows the workers)", flush=True)
         print(f"IRAS: open http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, on_started=freeze_startup_objects),
             host=args.host,
             port=args.port,
             log_level="info",

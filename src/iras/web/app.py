@@ -7,7 +7,7 @@ their own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -32,8 +32,17 @@ DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[3] / "static"
 _GATEWAY_LONG_POLLS = 4
 
 
-def create_app(settings: Settings, static_dir: Path | None = DEFAULT_STATIC_DIR) -> FastAPI:
-    """The gateway app for `settings`; `static_dir=None` serves no page."""
+def create_app(
+    settings: Settings,
+    static_dir: Path | None = DEFAULT_STATIC_DIR,
+    on_started: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The gateway app for `settings`; `static_dir=None` serves no page.
+
+    `on_started` runs once the gateway is up, before the first request: the commands that
+    serve it exempt their start-up objects from garbage collection there
+    (`iras.heap.freeze_startup_objects`), a choice for a whole process, not for an app.
+    """
     metrics = GatewayMetrics()
 
     @asynccontextmanager
@@ -46,6 +55,8 @@ def create_app(settings: Settings, static_dir: Path | None = DEFAULT_STATIC_DIR)
             gateway = Gateway(settings, aws, metrics)
             app.state.gateway = gateway
             await gateway.start()
+            if on_started is not None:
+                on_started()
             try:
                 yield
             finally:

@@ -17,6 +17,7 @@ from iras.aws import AwsClients, open_clients
 from iras.aws_errors import UNREACHABLE
 from iras.backoff import backoff_s
 from iras.config import Settings
+from iras.heap import freeze_startup_objects
 from iras.model import ModelError
 from iras.provision import find_queue_url
 from iras.settings_cli import load_settings
@@ -149,6 +150,7 @@ async def run_worker(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
+        freeze_startup_objects()
         reason = await worker.run()
         if reason is ExitReason.IDLE and instance_id:
             await terminate_instance(aws.ec2, instance_id)

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
@@ -33,10 +33,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A received request and the result to publish for it."""
+    """A received request, the result to publish for it, and that result's JSON (encoded
+    once: the output bucket and the reply queue get the same bytes)."""
 
     received: Received
     result: Result
+    body: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body", encode_result(self.result))
 
 
 class Publisher:
@@ -72,16 +77,16 @@ class Publisher:
         return [message for i, message in enumerate(messages) if i not in failed]
 
     async def _store(self, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
-        written = await asyncio.gather(*(self._store_one(item.result) for item in outgoing))
+        written = await asyncio.gather(*(self._store_one(item) for item in outgoing))
         return [item for item, ok in zip(outgoing, written, strict=True) if ok]
 
-    async def _store_one(self, result: Result) -> bool:
-        s3, bucket = self._aws.s3, self._settings.output_bucket
+    async def _store_one(self, item: Outgoing) -> bool:
+        s3, bucket, result = self._aws.s3, self._settings.output_bucket, item.result
         puts = [
             s3.put_object(
                 Bucket=bucket,
                 Key=result_key(self._settings, result.request_id),
-                Body=encode_result(result).encode("utf-8"),
+                Body=item.body.encode("utf-8"),
                 ContentType="application/json",
             )
         ]
@@ -117,11 +122,7 @@ class Publisher:
         if queue_url is None:
             return items  # nobody listens: the output bucket is the answer
         try:
-            failed = set(
-                await send_batch(
-                    self._aws.sqs, queue_url, [encode_result(item.result) for item in items]
-                )
-            )
+            failed = set(await send_batch(self._aws.sqs, queue_url, [item.body for item in items]))
         except ClientError as error:
             if error.response["Error"]["Code"] in MISSING_QUEUE_CODES:
                 log.info("reply queue %s is gone; results stay in the output bucket", queue_url)
