@@ -13,7 +13,6 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
-import aiohttp
 import botocore.session
 import pytest
 from aiobotocore.credentials import AioCredentials
@@ -24,6 +23,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from iras.aws import AwsClients
 from iras.config import Settings
 from iras.lean_aws import Endpoint, S3Objects, SignedHttp, SqsMessages
+from iras.lean_aws.http1 import Http1Client
 from iras.provision import Resources
 from iras.sqs import MISSING_QUEUE_CODES
 
@@ -172,17 +172,17 @@ async def scripted() -> AsyncIterator[tuple[str, Script, list[str]]]:
 
 
 @pytest.fixture
-async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+async def http_session() -> AsyncIterator[Http1Client]:
+    async with Http1Client(max_connections=10, connect_timeout_s=5, read_timeout_s=10) as http:
+        yield http
 
 
-def signed_http(session: aiohttp.ClientSession, service: str, attempts: int = 3) -> SignedHttp:
+def signed_http(session: Http1Client, service: str, attempts: int = 3) -> SignedHttp:
     credentials = AioCredentials("placeholder", "placeholder")
     return SignedHttp(credentials, session, service, "us-east-1", attempts)
 
 
-def lean_s3(endpoint: str, session: aiohttp.ClientSession, attempts: int = 3) -> S3Objects:
+def lean_s3(endpoint: str, session: Http1Client, attempts: int = 3) -> S3Objects:
     signed = signed_http(session, "s3", attempts)
     return S3Objects(None, signed, Endpoint(endpoint, path_style=True))
 
@@ -197,7 +197,7 @@ def ok(request: web.Request) -> web.StreamResponse:
 
 
 async def test_transient_answers_are_retried(
-    scripted: tuple[str, Script, list[str]], http_session: aiohttp.ClientSession
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
 ) -> None:
     url, script, seen = scripted
     script += [s3_error(503, "SlowDown"), s3_error(500, "InternalError"), ok]
@@ -207,7 +207,7 @@ async def test_transient_answers_are_retried(
 
 
 async def test_the_path_sent_is_the_path_signed(
-    scripted: tuple[str, Script, list[str]], http_session: aiohttp.ClientSession
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
 ) -> None:
     """S3 checks the signature over the path it receives: not one byte may change on the
     way (yarl, left to itself, decodes '=', '&', '(' and more)."""
@@ -225,7 +225,7 @@ async def test_the_path_sent_is_the_path_signed(
 
 
 async def test_permanent_answers_and_exhausted_attempts_raise(
-    scripted: tuple[str, Script, list[str]], http_session: aiohttp.ClientSession
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
 ) -> None:
     url, script, seen = scripted
     script += [s3_error(403, "AccessDenied")]
@@ -241,7 +241,7 @@ async def test_permanent_answers_and_exhausted_attempts_raise(
 
 
 async def test_sqs_error_code_comes_from_the_query_error_header(
-    scripted: tuple[str, Script, list[str]], http_session: aiohttp.ClientSession
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
 ) -> None:
     url, script, _ = scripted
     script.append(
@@ -265,7 +265,7 @@ def closed_port() -> int:
 
 
 async def test_unreachable_endpoint_raises_botocores_connection_error(
-    http_session: aiohttp.ClientSession,
+    http_session: Http1Client,
 ) -> None:
     s3 = lean_s3(f"http://127.0.0.1:{closed_port()}", http_session, attempts=2)
     with pytest.raises(EndpointConnectionError):
@@ -276,7 +276,7 @@ async def test_unreachable_endpoint_raises_botocores_connection_error(
 
 
 async def test_a_connection_cut_mid_answer_is_retried_then_reported(
-    http_session: aiohttp.ClientSession,
+    http_session: Http1Client,
 ) -> None:
     """A server that takes the request and hangs up: botocore's ConnectionClosedError,
     which is retried (a pooled connection the server closed is no outage)."""
@@ -295,4 +295,4 @@ async def test_a_connection_cut_mid_answer_is_retried_then_reported(
         s3.retry_unreachable = False  # does not apply: the connection was made
         with pytest.raises(ConnectionClosedError):
             await s3.get_object(Bucket="b-1", Key="k")
-    assert requests in (2, 4)  # aiohttp itself may try a GET twice on a dropped connection
+    assert requests == 2

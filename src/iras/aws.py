@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aioboto3
-import aiohttp
 from botocore.config import Config
 from botocore.handlers import add_expect_header
 
 from iras.config import Settings
 from iras.lean_aws import Endpoint, S3Objects, SignedHttp, SqsMessages
+from iras.lean_aws.http1 import Http1Client
 
 #: Extra seconds a read may take beyond the long-poll wait before it counts as stuck.
 _READ_MARGIN_S = 10.0
@@ -91,16 +91,12 @@ async def open_clients(
         )
 
 
-def object_session(settings: Settings, config: Config) -> aiohttp.ClientSession:
-    """The HTTP session of `iras.lean_aws`, with the limits and timeouts of botocore's."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=config.max_pool_connections),
-        timeout=aiohttp.ClientTimeout(
-            sock_connect=settings.aws_connect_timeout_s, sock_read=config.read_timeout
-        ),
-        auto_decompress=False,
-        skip_auto_headers=("User-Agent",),
-        cookie_jar=aiohttp.DummyCookieJar(),  # AWS sets no cookies; a jar costs every call
+def object_session(settings: Settings, config: Config) -> Http1Client:
+    """The HTTP client of `iras.lean_aws`, with the limits and timeouts of botocore's."""
+    return Http1Client(
+        max_connections=config.max_pool_connections,
+        connect_timeout_s=settings.aws_connect_timeout_s,
+        read_timeout_s=config.read_timeout,
     )
 
 

@@ -2,9 +2,9 @@
 
 `AWS_ERRORS` is the one tuple that loops and request handlers catch around AWS calls:
 botocore's own errors (`ClientError` for an HTTP error answer, `BotoCoreError` for
-connection trouble), plus what may escape beneath them while a connection is cut: the
-body stream of a GetObject raises aiohttp's errors, and a deadline raises `TimeoutError`
-(an `OSError`, as are socket errors).
+connection trouble), plus what may escape beneath them while a connection is cut: a
+botocore answer's body streamed over aiohttp raises aiohttp's errors, and a deadline
+raises `TimeoutError` (an `OSError`, as are socket errors).
 
 `fail_fast_when_unreachable` is for callers that have a better answer than waiting: the
 gateway answers an upload 503 with Retry-After at once when the endpoint refuses

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -19,9 +17,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from yarl import URL
 
 from iras.backoff import backoff_s
+from iras.lean_aws.http1 import Answer, ConnectFailed, ConnectTimedOut, Http1Client, HttpError
 from iras.lean_aws.sigv4 import UNSIGNED_PAYLOAD, SigV4Signer, payload_hash
 
 #: HTTP answers worth another attempt (botocore's standard retry mode retries these too).
@@ -44,22 +42,13 @@ RETRYABLE_CODES = frozenset(
 ErrorReader = Callable[[int, dict[str, str], bytes], tuple[str, str]]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An answer: status, headers (names in lower case), body."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
 class SignedHttp:
     """Signs requests for one service (`iras.lean_aws.sigv4`) and sends them on `http`."""
 
     def __init__(
         self,
         credentials: Any,
-        http: aiohttp.ClientSession,
+        http: Http1Client,
         service: str,
         region: str,
         max_attempts: int,
@@ -88,16 +77,8 @@ class SignedHttp:
             attempt += 1
             try:
                 signed = await self._sign(method, url, headers, body)
-                # As encoded, byte for byte: the path sent must be the path signed, and
-                # yarl would otherwise decode '=', '&', '(' ... that S3's encoding keeps.
-                target = URL(url, encoded=True)
-                async with self._http.request(
-                    method, target, data=body, headers=signed
-                ) as response:
-                    data = await response.read()
-                    headers_in = {k.lower(): v for k, v in response.headers.items()}
-                    answer = Answer(response.status, headers_in, data)
-            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                answer = await self._http.request(method, url, signed, body)
+            except (HttpError, OSError) as error:
                 failure: Exception = connection_error(url, error)
                 if not self.retry_unreachable and isinstance(failure, BotoConnectionError):
                     raise failure from error
@@ -164,12 +145,12 @@ def connection_error(url: str, error: BaseException) -> Exception:
     """The botocore exception a botocore caller would have seen for `error`: could not
     connect (a `botocore.exceptions.ConnectionError`), or lost the connection after."""
     failure: Exception
-    if isinstance(error, aiohttp.ConnectionTimeoutError):  # a subclass of the next: first
+    if isinstance(error, ConnectTimedOut):  # a subclass of the next: first
         failure = ConnectTimeoutError(endpoint_url=url, error=error)
-    elif isinstance(error, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
-        failure = ReadTimeoutError(endpoint_url=url, error=error)
-    elif isinstance(error, aiohttp.ClientConnectorError):
+    elif isinstance(error, ConnectFailed):
         failure = EndpointConnectionError(endpoint_url=url, error=error)
+    elif isinstance(error, TimeoutError):
+        failure = ReadTimeoutError(endpoint_url=url, error=error)
     else:  # a pooled connection the server closed, a reset mid-answer
         failure = ConnectionClosedError(endpoint_url=url, error=error)
     return failure
