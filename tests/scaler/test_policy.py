@@ -113,6 +113,24 @@ def test_one_empty_look_in_the_middle_of_load_does_not_scale_in() -> None:
     assert (quiet.desired, quiet_still.desired) == (2, 0)
 
 
+def test_uploads_between_two_empty_looks_keep_the_fleet() -> None:
+    """A client sending one image at a time: most looks find its request in flight, some
+    find nothing, but uploads keep arriving in between. Only looks with no work and no
+    upload since the one before may scale in."""
+    quick = ScalingConfig(
+        min_workers=0, max_workers=2, backlog_per_worker=10, scale_in_cooldown_s=0.5
+    )
+    state = decide(observe(now_s=10.0, in_flight=1, workers=1), quick, IDLE).state
+    for i in range(1, 21):  # 10 s of looks 0.5 s apart that all miss the request
+        decision = decide(observe(now_s=10.0 + i / 2, workers=1, uploaded=12), quick, state)
+        assert decision.desired == 1 and decision.reason.startswith("busy: 12 uploads")
+        assert decision.state.last_busy_s == 10.0 + i / 2
+        state = decision.state
+    quiet = decide(observe(now_s=21.0, workers=1), quick, state)
+    quiet_still = decide(observe(now_s=21.5, workers=1), quick, quiet.state)
+    assert (quiet.desired, quiet_still.desired) == (1, 0)
+
+
 def test_idle_scale_in_reason() -> None:
     assert decide(observe(workers=2), CONFIG, IDLE_SINCE_94).reason.startswith("idle: scale in")
     assert decide(observe(), CONFIG, IDLE).reason == "idle: at the floor"

@@ -106,6 +106,7 @@ class Scaler:
         self._arriving = arriving
         self.config = scaling_config(settings)
         self._state = PolicyState()
+        self._uploads_since_look = 0
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.timeline: deque[Point] = deque(maxlen=TIMELINE_POINTS)
@@ -113,6 +114,7 @@ class Scaler:
 
     def nudge(self) -> None:
         """An upload arrived: observe now if it may need more workers than there are."""
+        self._uploads_since_look += 1
         if may_scale_out(self.last, self._arriving(), self.config, self._state):
             self._wake.set()
 
@@ -160,7 +162,9 @@ class Scaler:
                 arriving=self._arriving(),
                 workers=sum(i.state == "running" for i in live),
                 starting=sum(i.state == "pending" for i in live),
+                uploaded=self._uploads_since_look,
             )
+            self._uploads_since_look = 0
             decision = decide(observation, self.config, self._state)
             if decision.desired != len(live):
                 log.info("scaling %d -> %d: %s", len(live), decision.desired, decision.reason)

@@ -10,7 +10,10 @@ The rule in words: work is what waits (visible), what workers hold (in flight) a
 the gateway accepted but has not queued yet (arriving). With work, scale out at once to
 one worker per `backlog_per_worker` requests, and never scale in. Without work, keep
 the fleet until a look at least `scale_in_cooldown_s` after the first look that found
-none still finds none, then fall to `min_workers`. The answer always lies in `[min_workers, max_workers]`, and is at least 1
+none still finds none, then fall to `min_workers`. A look that finds no work although
+uploads arrived since the one before counts as busy: their work came and went between
+two looks (a client sending one image at a time keeps a worker busy for all but a few
+milliseconds in every 40). The answer always lies in `[min_workers, max_workers]`, and is at least 1
 while there is work.
 """
 
@@ -55,6 +58,7 @@ class Observation:
     arriving: int  # uploads accepted by the gateway but not yet queued
     workers: int  # live (running) workers
     starting: int  # workers launched but not yet running
+    uploaded: int = 0  # uploads this gateway accepted since the previous look
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +90,18 @@ def decide(observation: Observation, config: ScalingConfig, state: PolicyState) 
             reason += f", keeping {desired} (current {current}, bounds {_bounds(config)})"
         return Decision(desired, PolicyState(last_busy_s=observation.now_s), reason)
 
+    desired = _clamp(current, config)
+    if observation.uploaded > 0:
+        # Measured: at concurrency 1 one look in four finds nothing, two in a row 0.5 s
+        # apart happen within seconds, and scaling in then cost the next image a 5 s
+        # cold start.
+        reason = f"busy: {observation.uploaded} uploads since the last look"
+        return Decision(desired, PolicyState(last_busy_s=observation.now_s), reason)
+
     # The cooldown runs from the first look that found no work, and scale-in needs a
     # second look after it: one empty look proves little (measured: at concurrency 50 a
     # look can fall between a burst of answers and the next uploads, and scaling in
     # then stopped two busy workers).
-    desired = _clamp(current, config)
     if desired <= config.min_workers:
         return Decision(desired, state, "idle: at the floor")
     first_look = state.idle_since_s is None
