@@ -117,7 +117,10 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=256,
-        description="Threads for one forward pass and for decoding; 0 means one per CPU core.",
+        description=(
+            "Threads for one forward pass and for decoding; 0 means one per CPU core "
+            "(`iras serve`'s workers, which share one machine: the cores over IRAS_MAX_WORKERS)."
+        ),
     )
 
     # --- the worker ---------------------------------------------------------------------
@@ -255,7 +258,9 @@ class Settings(BaseSettings):
         10, ge=1, description="Queued and in-flight requests one worker is expected to handle."
     )
     scale_in_cooldown_s: float = Field(
-        0.5, ge=0, description="Idle time (nothing queued or in flight) before scaling in."
+        0.5,
+        ge=0,
+        description="Idle time (nothing queued or in flight, no upload) before scaling in.",
     )
     scaler_interval_s: float = Field(
         1.0, gt=0, description="How often the autoscaler observes the queue and the fleet."

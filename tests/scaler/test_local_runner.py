@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
 from iras.aws import AwsClients
 from iras.config import Settings
 from iras.provision import Resources
 from iras.scaler.fleet import Ec2Fleet
-from iras.scaler.local_runner import LocalInstanceRunner
+from iras.scaler.local_runner import LocalInstanceRunner, cores_shared
 from tests.support import wait_until
 
 
@@ -61,3 +63,20 @@ async def test_processes_follow_instances_and_instances_follow_processes(
         assert runner.running == 0
     finally:
         await runner.stop_all()
+
+
+@pytest.mark.parametrize(
+    ("env", "workers", "cores", "threads"),
+    [
+        ({}, 2, 2, "1"),  # this machine: two workers, a core each
+        ({}, 2, 8, "4"),
+        ({}, 3, 8, "2"),  # what is left over stays free for the gateway and AWS
+        ({}, 4, 2, "1"),  # never below one
+        ({"IRAS_INFERENCE_THREADS": "2"}, 2, 2, "2"),  # the user's choice stands
+    ],
+)
+def test_local_workers_share_the_cores(
+    env: dict[str, str], workers: int, cores: int, threads: str
+) -> None:
+    shared = cores_shared({"PATH": "/bin", **env}, workers, cores)
+    assert shared == {"PATH": "/bin", **env, "IRAS_INFERENCE_THREADS": threads}

@@ -28,9 +28,9 @@ from iras.aws_errors import AWS_ERRORS
 from iras.backoff import backoff_s
 from iras.config import Settings
 from iras.provision import find_queue_url
-from iras.scaler.controller import Scaler
+from iras.scaler.controller import Scaler, scaling_config
 from iras.scaler.fleet import Ec2Fleet, FleetConfigError
-from iras.scaler.local_runner import LocalInstanceRunner
+from iras.scaler.local_runner import LocalInstanceRunner, cores_shared
 from iras.sqs import queue_depth, send_batch
 from iras.web.jobs import JobBook
 from iras.web.metrics import GatewayMetrics
@@ -133,7 +133,12 @@ class Gateway:
         )
         if settings.autoscaler:
             fleet = Ec2Fleet(self.aws.ec2, settings)
-            runner = LocalInstanceRunner(fleet, os.environ) if settings.local_instances else None
+            runner = None
+            if settings.local_instances:
+                most = scaling_config(settings).max_workers
+                runner = LocalInstanceRunner(
+                    fleet, cores_shared(os.environ, most, os.cpu_count() or 1)
+                )
             submitter = self.submitter
             self.scaler = Scaler(
                 settings, sqs, request_url, fleet, runner, arriving=lambda: submitter.arriving
