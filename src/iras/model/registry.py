@@ -50,6 +50,10 @@ def load_classifier(
 ) -> Classifier:
     """The named classifier, ready to run; `threads=0` uses one thread per core.
 
+    With fewer threads than cores, the ONNX engine runs a lone image on every core (see
+    `OnnxEngine`): fewer threads are a share of a machine others use too, and a lone
+    image is what an idle fleet gets.
+
     `weights` is a PyTorch state dict file that replaces the default weights;
     `channels_last=None` picks the memory layout measured fastest for the PyTorch engine.
     """
@@ -143,7 +147,7 @@ def _onnx_engine(
     cached = onnx_export.find_cached(candidates)
     if cached is not None:
         try:
-            return OnnxEngine(cached, threads)
+            return OnnxEngine(cached, threads, lone_threads=usable_cores())
         except Exception as exc:  # a damaged file: export again over it
             log.warning("cannot load the ONNX export %s (%s); exporting again", cached, exc)
     from iras.model.network import build_network
@@ -155,4 +159,4 @@ def _onnx_engine(
     except Exception as exc:
         log.warning("cannot export %s to ONNX (%s); running it on PyTorch", name, exc)
         return TorchEngine(network, threads)
-    return OnnxEngine(exported, threads)
+    return OnnxEngine(exported, threads, lone_threads=usable_cores())

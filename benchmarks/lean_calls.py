@@ -1,0 +1,82 @@
+"""Client CPU of a worker's S3 calls for one image, on the lean path against the embedded AWS.
+
+    .venv/bin/python benchmarks/lean_calls.py [--images 1200] [--at-once 8]
+
+Per image, what a worker does on S3: GetObject of a 110 kB image, then two PutObjects
+at once (the result JSON and the course's `<name>` object), `--at-once` images at a
+time, on uvloop as the worker runs. Prints this process's CPU per image (the embedded
+AWS runs in a child process and is not counted) and the wall time per image. Needs no
+data: the image is random bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+
+from iras import event_loop
+from iras.aws import AwsClients, open_clients
+from iras.cli.provision import provision_with_clients
+from iras.config import Settings
+from iras.local_aws import dummy_credentials, embedded_aws
+
+IMAGE_BYTES = 110_000
+WARMUP_IMAGES = 50
+
+
+async def one_image(aws: AwsClients, settings: Settings, number: int) -> None:
+    answer = await aws.s3.get_object(Bucket=settings.input_bucket, Key="bench/image.jpg")
+    async with answer["Body"] as body:
+        await body.read()
+    await asyncio.gather(
+        aws.s3.put_object(
+            Bucket=settings.output_bucket,
+            Key=f"results/{number}.json",
+            Body=b"x" * 500,
+            ContentType="application/json",
+        ),
+        aws.s3.put_object(
+            Bucket=settings.output_bucket,
+            Key=f"name-{number % 100}",
+            Body=b"tabby",
+            ContentType="text/plain; charset=utf-8",
+        ),
+    )
+
+
+async def measure(settings: Settings, images: int, at_once: int) -> tuple[float, float]:
+    """(CPU ms, wall ms) per image."""
+    async with open_clients(settings) as aws:
+        await aws.s3.put_object(
+            Bucket=settings.input_bucket, Key="bench/image.jpg", Body=os.urandom(IMAGE_BYTES)
+        )
+        for number in range(WARMUP_IMAGES):
+            await one_image(aws, settings, number)
+        cpu_started, wall_started = time.process_time(), time.perf_counter()
+        for first in range(0, images, at_once):
+            await asyncio.gather(
+                *(one_image(aws, settings, n) for n in range(first, first + at_once))
+            )
+        cpu_s, wall_s = time.process_time() - cpu_started, time.perf_counter() - wall_started
+    return cpu_s / images * 1000, wall_s / images * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=1200)
+    parser.add_argument("--at-once", type=int, default=8)
+    args = parser.parse_args()
+    os.environ.update(dummy_credentials(os.environ))
+    with embedded_aws() as endpoint:
+        settings = Settings(endpoint_url=endpoint)
+        asyncio.run(provision_with_clients(settings))
+        cpu_ms, wall_ms = event_loop.run(measure(settings, args.images, args.at_once))
+    print(
+        f"{args.images} images, {args.at_once} at a time: {cpu_ms:.2f} ms of client CPU and {wall_ms:.2f} ms wall per image"
+    )
+
+
+if __name__ == "__main__":
+    main()
