@@ -1,6 +1,6 @@
 """Keep the garbage collector away from what a process builds once, at start.
 
-Importing botocore, FastAPI, PyTorch and ONNX Runtime, and loading a model, leaves a
+Importing botocore, FastAPI and ONNX Runtime (or PyTorch), and loading a model, leaves a
 long-lived process with ~100,000 container objects that live as long as it does. Every
 full collection walks all of them: measured under load, the collector took 11% of the
 gateway's event-loop CPU. `gc.freeze()` moves them to a generation that collections

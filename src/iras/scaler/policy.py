@@ -13,8 +13,8 @@ the fleet until a look at least `scale_in_cooldown_s` after the first look that 
 none still finds none, then fall to `min_workers`. A look that finds no work although
 uploads arrived since the one before counts as busy: their work came and went between
 two looks (a client sending one image at a time keeps a worker busy for all but a few
-milliseconds in every 40). The answer always lies in `[min_workers, max_workers]`, and is at least 1
-while there is work.
+milliseconds in every 40). The answer always lies in `[min_workers, max_workers]`, and
+is at least 1 while there is work.
 """
 
 from __future__ import annotations
