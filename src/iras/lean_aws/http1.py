@@ -72,7 +72,6 @@ class _Connection(asyncio.Protocol):
         self._answer: asyncio.Future[Answer] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
-        self.open = True
         self.keep_alive = False
         self.last_read = 0.0
         self.watchdog: asyncio.TimerHandle | None = None
@@ -99,10 +98,10 @@ class _Connection(asyncio.Protocol):
         self.close()
 
     def closing(self) -> bool:
+        """Whether it is closed or closing (by us, or after the server closed its side)."""
         return self._transport is None or self._transport.is_closing()
 
     def close(self) -> None:
-        self.open = False
         if self._transport is not None:
             self._transport.close()
 
@@ -112,14 +111,9 @@ class _Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is one, unregistered
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.open = False
         self._forget(self)
         reason = f": {exc}" if exc else ""
         self.fail(ConnectionLost(f"the connection closed before the answer was whole{reason}"))
-
-    def eof_received(self) -> None:
-        """The server closed its side: not for another request (the transport closes)."""
-        self.open = False
 
     def data_received(self, data: bytes) -> None:
         self.last_read = self._loop.time()
@@ -210,7 +204,7 @@ class Http1Client:
             except BaseException:  # cancelled or failed mid-exchange: the state is unknown
                 connection.close()
                 raise
-            if connection.keep_alive and connection.open:
+            if connection.keep_alive and not connection.closing():
                 self._idle.setdefault((scheme, netloc), []).append(connection)
             else:
                 connection.close()
@@ -245,7 +239,7 @@ class Http1Client:
         idle = self._idle.get((scheme, netloc))
         while idle:
             connection = idle.pop()
-            if connection.open and not connection.closing():
+            if not connection.closing():
                 return connection
         return await self._connect(scheme, netloc)
 

@@ -36,7 +36,6 @@ class OnnxEngine:
 
     def __init__(self, path: Path, threads: int, lone_threads: int | None = None) -> None:
         self.path = path
-        self.threads = threads
         self.lone_threads = max(threads, lone_threads or threads)
         self._session = _session(path, threads)
         self._lone_session = (
