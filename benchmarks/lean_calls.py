@@ -16,7 +16,7 @@ import asyncio
 import os
 import time
 
-from iras import event_loop
+from iras import runtime
 from iras.aws import AwsClients, open_clients
 from iras.cli.provision import provision_with_clients
 from iras.config import Settings
@@ -72,7 +72,7 @@ def main() -> None:
     with embedded_aws() as endpoint:
         settings = Settings(endpoint_url=endpoint)
         asyncio.run(provision_with_clients(settings))
-        cpu_ms, wall_ms = event_loop.run(measure(settings, args.images, args.at_once))
+        cpu_ms, wall_ms = runtime.run(measure(settings, args.images, args.at_once))
     print(
         f"{args.images} images, {args.at_once} at a time: {cpu_ms:.2f} ms of client CPU and {wall_ms:.2f} ms wall per image"
     )

@@ -38,7 +38,11 @@ DEFAULT_IMAGES = Path(__file__).resolve().parents[1].parent / "shared/data/image
 def bench(*args: str) -> dict[str, Any]:
     """One `iras bench ... --json` run's report."""
     command = [sys.executable, "-m", "iras", "bench", *args, "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}{done.stdout[-3000:]}"
+        )
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 

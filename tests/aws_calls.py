@@ -8,7 +8,7 @@ it uses, and a tier's operations are those of every unit reachable from its entr
 packages. A method counts once its class is reached and its name is used as an attribute
 anywhere in the tier (`fleet.terminate(...)`), since which object an attribute belongs
 to is beyond a static reading. Following units, not modules, matters: the web tier
-imports `find_queue_url` from `iras.provision` but must not inherit `create_bucket`.
+imports `find_queue_url` from `iras.infra.provision` but must not inherit `create_bucket`.
 
 The reading is deliberately strict. A client is recognised by the name it is held under
 (`s3`, `sqs`, `ec2`, with or without leading underscores, as `aws.s3` or `self._ec2`); a

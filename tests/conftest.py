@@ -10,9 +10,9 @@ import pytest
 
 from iras.aws import AwsClients, open_clients
 from iras.config import Settings
+from iras.infra.provision import Resources, provision
 from iras.local_aws import dummy_credentials, embedded_aws
 from iras.model import Classifier, load_classifier
-from iras.provision import Resources, provision
 
 
 @pytest.fixture(scope="session")

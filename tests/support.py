@@ -11,11 +11,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from PIL import Image
 
 from iras.aws import AwsClients
+from iras.aws.queues import delete_batch, queue_depth, send_batch
 from iras.config import Settings
-from iras.keys import input_key
-from iras.messages import Request, Result, decode_result, encode_request
-from iras.provision import Resources
-from iras.sqs import delete_batch, queue_depth, send_batch
+from iras.infra.provision import Resources
+from iras.messages import Request, Result, decode_result, encode_request, input_key
 
 
 def image_bytes(

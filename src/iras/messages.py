@@ -1,17 +1,24 @@
-"""What travels on the queues: classification requests and their results.
+"""What travels on the queues and where things live in the buckets.
 
 Pure encoding and decoding, no I/O. A request carries keys, never image bytes, and
 stays under the request queue's 1 KiB limit whatever name the user's file had. A result
 is the JSON shape of the HTTP contract (`request_id`, `job_id`, `name`, `label`, `top`,
 `model`, `worker`, `timings`, or `error` instead of a label), so that the worker's reply
 and the output bucket's object are the very bytes a client reads.
+
+Keys are made by the server from ids, never from user input, so no file name can reach
+a path. The CSE546 course's graders look for a plain-text label under the image's name in
+the output bucket; that object is written too (see `Settings.write_name_objects`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iras.config import Settings
 
 #: A request names an S3 key and a reply queue, never the image: 1 KiB is plenty.
 REQUEST_MAX_MESSAGE_BYTES = 1024
@@ -20,6 +27,10 @@ REQUEST_MAX_MESSAGE_BYTES = 1024
 MAX_NAME_BYTES = 255
 
 _REQUEST_VERSION = 1
+
+#: Where uploaded images live in the input bucket, and job manifests in the output bucket.
+INPUTS_PREFIX = "inputs/"
+JOBS_PREFIX = "jobs/"
 
 
 class MessageError(ValueError):
@@ -168,3 +179,21 @@ def _text(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise MessageError(f"field {key!r} must be a non-empty string, got {value!r}")
     return value
+
+
+# --- where things live in the buckets --------------------------------------------
+
+
+def input_key(request_id: str) -> str:
+    """The uploaded image of `request_id`, in the input bucket."""
+    return f"{INPUTS_PREFIX}{request_id}"
+
+
+def result_key(settings: Settings, request_id: str) -> str:
+    """The JSON result of `request_id`, in the output bucket."""
+    return f"{settings.results_prefix}{request_id}.json"
+
+
+def job_key(job_id: str) -> str:
+    """The manifest of `job_id` (its requests and their names), in the output bucket."""
+    return f"{JOBS_PREFIX}{job_id}.json"

@@ -7,11 +7,11 @@ import base64
 import pytest
 
 from iras.aws import AwsClients
+from iras.aws.queues import delete_batch, send_batch
 from iras.config import Settings
-from iras.provision import Resources
+from iras.infra.provision import Resources
 from iras.scaler.controller import Scaler
 from iras.scaler.fleet import Ec2Fleet, FleetConfigError, next_names
-from iras.sqs import delete_batch, send_batch
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from iras.aws import AwsClients
 from iras.config import Settings
-from iras.provision import Resources
+from iras.infra.provision import Resources
 from iras.scaler.fleet import Ec2Fleet
 from iras.scaler.local_runner import LocalInstanceRunner, cores_shared
 from tests.support import wait_until

@@ -20,9 +20,9 @@ from fastapi import FastAPI
 from iras.aws import open_clients
 from iras.bench.serve_process import free_port
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.local_aws import dummy_credentials
 from iras.model import Classifier
-from iras.provision import Resources
 from iras.web import create_app
 from iras.worker.worker import Worker
 

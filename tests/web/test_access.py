@@ -11,8 +11,8 @@ import pytest
 import websockets
 
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.model import Classifier
-from iras.provision import Resources
 from tests.support import image_bytes, wait_until
 from tests.web.conftest import running_worker, serve_gateway, wait_ready
 

@@ -11,8 +11,8 @@ import websockets
 
 from iras.aws import AwsClients
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.model import Classifier, Outcome
-from iras.provision import Resources
 from tests.support import image_bytes, wait_until
 from tests.web.conftest import Service, running_worker
 

@@ -8,7 +8,7 @@ import httpx
 
 from iras.aws import AwsClients
 from iras.config import Settings
-from iras.provision import Resources, provision
+from iras.infra.provision import Resources, provision
 from tests.support import image_bytes, queue_counts
 from tests.web.conftest import serve_gateway, wait_ready
 

@@ -23,9 +23,9 @@ import pytest
 
 from iras.aws import open_clients
 from iras.config import Settings
+from iras.infra.provision import Resources, find_queue_url
 from iras.messages import name_stem
 from iras.model import Classifier, Prediction
-from iras.provision import Resources, find_queue_url
 from iras.web import create_app
 from iras.web.gateway import Gateway
 from tests.support import image_bytes, wait_until

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.model import Classifier
-from iras.provision import Resources
 from tests.support import image_bytes
 from tests.web.conftest import ServedProcess, Service, running_worker, serve_gateway, wait_ready
 

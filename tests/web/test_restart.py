@@ -22,9 +22,9 @@ import websockets
 from iras.aws import AwsClients
 from iras.bench.serve_process import free_port
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.messages import Result, encode_result
 from iras.model import Classifier, Prediction
-from iras.provision import Resources
 from iras.web.replies import create_reply_queue
 from tests.support import image_bytes, queue_counts, wait_until
 from tests.web.conftest import running_worker, serve_gateway, wait_ready

@@ -8,12 +8,12 @@ import socket
 from pathlib import Path
 
 from iras.aws import open_clients
+from iras.aws.queues import queue_depth
 from iras.config import Settings
+from iras.infra.provision import find_queue_url
 from iras.messages import name_stem
 from iras.model import Classifier, Prediction
-from iras.provision import find_queue_url
 from iras.scaler.fleet import Ec2Fleet
-from iras.sqs import queue_depth
 from tests.support import image_bytes, wait_until
 from tests.web.conftest import ServedProcess
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from iras.aws import AwsClients
-from iras.provision import Resources
+from iras.infra.provision import Resources
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import asyncio
 
 from iras.aws import AwsClients
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.messages import Result
-from iras.provision import Resources
 from tests.support import collect_results, image_bytes, queue_counts, submit
 from tests.worker.test_worker_process import start_worker, wait_exit
 

@@ -9,10 +9,10 @@ import pytest
 from botocore.exceptions import BotoCoreError
 
 from iras.aws import AwsClients, open_clients
+from iras.cli.worker import run_worker, wait_for_request_queue
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.model import Classifier
-from iras.provision import Resources
-from iras.worker.cli import run_worker, wait_for_request_queue
 from tests.support import collect_results, image_bytes, submit, wait_until
 from tests.tcp_proxy import tcp_proxy
 
@@ -31,7 +31,7 @@ async def test_a_worker_started_while_aws_is_away_waits_then_answers(
         via_proxy = settings.model_copy(
             update={"endpoint_url": proxy.url, "aws_max_attempts": 1, "idle_exit_s": 1.5}
         )
-        with caplog.at_level(logging.WARNING, logger="iras.worker.cli"):
+        with caplog.at_level(logging.WARNING, logger="iras.cli.worker"):
             run = asyncio.create_task(run_worker(via_proxy))
 
             async def complained() -> bool:

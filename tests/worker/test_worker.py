@@ -13,9 +13,9 @@ import pytest
 
 from iras.aws import AwsClients
 from iras.config import Settings
+from iras.infra.provision import Resources
 from iras.messages import decode_result, name_stem
 from iras.model import Classifier, Outcome
-from iras.provision import Resources
 from iras.worker.worker import ExitReason, Worker
 from tests.support import collect_results, image_bytes, queue_counts, submit, wait_until
 

@@ -12,7 +12,7 @@ import pytest
 
 from iras.aws import AwsClients
 from iras.config import Settings
-from iras.provision import Resources
+from iras.infra.provision import Resources
 from tests.support import collect_results, image_bytes, queue_counts, submit, wait_until
 
 

@@ -212,9 +212,9 @@ def _bench_model(
     from iras.bench.model_only import run_model
     from iras.bench.report import BenchReport
     from iras.client.progress import progress_bar, wanted
+    from iras.config.loading import load_settings
     from iras.model import ModelError
     from iras.model.registry import load_configured
-    from iras.settings_cli import load_settings
 
     settings = load_settings(model_name=args.model_name, model_engine=args.model_engine)
     try:

@@ -25,7 +25,7 @@ import socket
 from pathlib import Path
 
 from iras.config import SQS_QUEUE_NAME_MAX
-from iras.settings_cli import load_settings
+from iras.config.loading import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: other commands should not pay for a web server.
     import uvicorn
 
-    from iras.heap import freeze_startup_objects
+    from iras.runtime import freeze_startup_objects
     from iras.web.app import DEFAULT_STATIC_DIR, create_app
 
     settings = load_settings(endpoint_url=args.endpoint_url)

@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from iras.config.loading import load_settings
 from iras.model import ImageError, ModelError, Outcome
 from iras.model.pipeline import pipelined
-from iras.settings_cli import load_settings
 
 if TYPE_CHECKING:
     from iras.model import Classifier

@@ -7,12 +7,12 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-from iras.settings_cli import load_settings
+from iras.config.loading import load_settings
 
 if TYPE_CHECKING:
     from iras.config import Settings
-    from iras.launch_template import LaunchTemplate
-    from iras.provision import Resources
+    from iras.infra.launch_template import LaunchTemplate
+    from iras.infra.provision import Resources
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from iras.launch_template import LaunchTemplateError, launch_template_data
+    from iras.infra.launch_template import LaunchTemplateError, launch_template_data
 
     settings = load_settings(endpoint_url=args.endpoint_url)
     if args.fleet:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def provision_with_clients(settings: Settings) -> Resources:
     from iras.aws import open_clients
-    from iras.provision import provision
+    from iras.infra.provision import provision
 
     async with open_clients(settings) as aws:
         return await provision(settings, aws)
@@ -76,7 +76,7 @@ async def provision_with_clients(settings: Settings) -> Resources:
 
 async def provision_fleet(settings: Settings) -> LaunchTemplate:
     from iras.aws import open_clients
-    from iras.launch_template import ensure_launch_template
+    from iras.infra.launch_template import ensure_launch_template
 
     async with open_clients(settings) as aws:
         return await ensure_launch_template(aws.ec2, settings)

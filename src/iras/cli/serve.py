@@ -15,7 +15,7 @@ import logging
 import os
 
 from iras.cli.gateway import KEEP_ALIVE_S
-from iras.settings_cli import load_settings
+from iras.config.loading import load_settings
 
 log = logging.getLogger("iras.serve")
 
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from iras.cli.provision import provision_with_clients
-    from iras.heap import freeze_startup_objects
     from iras.local_aws import dummy_credentials, embedded_aws
+    from iras.runtime import freeze_startup_objects
     from iras.web import create_app
 
     settings = load_settings()

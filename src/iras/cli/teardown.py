@@ -7,11 +7,11 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-from iras.settings_cli import load_settings
+from iras.config.loading import load_settings
 
 if TYPE_CHECKING:
     from iras.config import Settings
-    from iras.teardown import TeardownPlan
+    from iras.infra.teardown import TeardownPlan
 
 #: Exit code when the user declined: nothing was removed.
 DECLINED = 1
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 async def _run(settings: Settings, fleet: bool, yes: bool) -> int:
     """Plan, show the plan, ask when a bucket holds objects, remove: one set of clients."""
     from iras.aws import open_clients
-    from iras.teardown import plan_teardown, tear_down
+    from iras.infra.teardown import plan_teardown, tear_down
 
     async with open_clients(settings) as aws:
         plan = await plan_teardown(settings, aws, fleet)

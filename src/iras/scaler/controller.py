@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from iras.aws import AwsClient
-from iras.aws_errors import AWS_ERRORS
-from iras.backoff import backoff_s
+from iras.aws.errors import AWS_ERRORS
+from iras.aws.queues import queue_depth
+from iras.aws.retry import backoff_s
 from iras.config import Settings
 from iras.scaler.fleet import (
     LIVE_STATES,
@@ -32,7 +33,6 @@ from iras.scaler.fleet import (
 )
 from iras.scaler.local_runner import LocalInstanceRunner
 from iras.scaler.policy import Decision, Observation, PolicyState, ScalingConfig, decide
-from iras.sqs import queue_depth
 
 log = logging.getLogger(__name__)
 

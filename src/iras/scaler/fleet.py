@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from iras.app_tier import worker_instance_spec, worker_user_data
 from iras.aws import AwsClient
 from iras.config import Settings
+from iras.infra.app_tier import worker_instance_spec, worker_user_data
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from iras import __version__
 from iras.aws import open_clients
-from iras.aws_errors import fail_fast_when_unreachable
+from iras.aws.errors import fail_fast_when_unreachable
 from iras.config import Settings
 from iras.web.access import Access
 from iras.web.errors import install_error_handlers
@@ -41,7 +41,7 @@ def create_app(
 
     `on_started` runs once the gateway is up, before the first request: the commands that
     serve it exempt their start-up objects from garbage collection there
-    (`iras.heap.freeze_startup_objects`), a choice for a whole process, not for an app.
+    (`iras.runtime.freeze_startup_objects`), a choice for a whole process, not for an app.
     """
     metrics = GatewayMetrics()
 

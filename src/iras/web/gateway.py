@@ -24,14 +24,14 @@ import uuid
 from typing import Any
 
 from iras.aws import AwsClients
-from iras.aws_errors import AWS_ERRORS
-from iras.backoff import backoff_s
+from iras.aws.errors import AWS_ERRORS
+from iras.aws.queues import queue_depth, send_batch
+from iras.aws.retry import backoff_s
 from iras.config import Settings
-from iras.provision import find_queue_url
+from iras.infra.provision import find_queue_url
 from iras.scaler.controller import Scaler, scaling_config
 from iras.scaler.fleet import Ec2Fleet, FleetConfigError
 from iras.scaler.local_runner import LocalInstanceRunner, cores_shared
-from iras.sqs import queue_depth, send_batch
 from iras.web.jobs import JobBook
 from iras.web.metrics import GatewayMetrics
 from iras.web.replies import create_reply_queue, delete_reply_queue, listen_for_replies

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from iras.aws import AwsClients
 from iras.config import Settings
-from iras.keys import job_key, result_key
+from iras.messages import job_key, result_key
 from iras.web.jobs import Job, JobBook, RequestRef
 
 ResultJson = dict[str, Any]

@@ -24,8 +24,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iras.aws import AwsClient
-from iras.backoff import backoff_s
-from iras.sqs import delete_batch
+from iras.aws.queues import delete_batch
+from iras.aws.retry import backoff_s
 from iras.web.sender import BatchingSender
 
 log = logging.getLogger(__name__)

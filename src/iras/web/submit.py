@@ -23,10 +23,9 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from iras.aws import AwsClients
-from iras.aws_errors import AWS_ERRORS
+from iras.aws.errors import AWS_ERRORS
 from iras.config import Settings
-from iras.keys import input_key, job_key
-from iras.messages import Request, encode_request
+from iras.messages import Request, encode_request, input_key, job_key
 from iras.web.jobs import Job, JobBook, RequestRef
 from iras.web.sender import BatchingSender, SendFailed
 from iras.web.uploads import ImageFile

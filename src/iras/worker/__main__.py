@@ -7,6 +7,6 @@ import sys
 # finds nothing held, so it exits 0 at once (a worker scaled in while still loading).
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
-from iras.worker.cli import main  # noqa: E402 - after the handler, on purpose
+from iras.cli.worker import main  # noqa: E402 - after the handler, on purpose
 
 sys.exit(main())

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from iras.aws import AwsClients
-from iras.aws_errors import AWS_ERRORS
+from iras.aws.errors import AWS_ERRORS
+from iras.aws.queues import MISSING_QUEUE_CODES, delete_batch, send_batch
 from iras.config import Settings
-from iras.keys import result_key
-from iras.messages import Result, encode_result, name_stem
-from iras.sqs import MISSING_QUEUE_CODES, delete_batch, send_batch
+from iras.messages import Result, encode_result, name_stem, result_key
 from iras.worker.receiving import Received
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from iras.aws import AwsClient
-from iras.backoff import backoff_s
+from iras.aws.queues import SQS_BATCH_LIMIT
+from iras.aws.retry import backoff_s
 from iras.messages import MessageError, Request, decode_request
-from iras.sqs import SQS_BATCH_LIMIT
 from iras.worker.inbox import Inbox
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from iras.aws import AwsClients
-from iras.aws_errors import AWS_ERRORS
+from iras.aws.errors import AWS_ERRORS
+from iras.aws.queues import SQS_BATCH_LIMIT, change_visibility_batch
 from iras.config import Settings
 from iras.model import ImageError, Outcome
-from iras.sqs import SQS_BATCH_LIMIT, change_visibility_batch
 from iras.worker.batch import Batch, answer_batch, make_result
 from iras.worker.downloading import download_batch
 from iras.worker.held import HeldMessages

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from iras.aws_errors import AWS_ERRORS
-from iras.sqs import queue_depth
+from iras.aws.errors import AWS_ERRORS
+from iras.aws.queues import queue_depth
 from iras.web.access import api_caller
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError

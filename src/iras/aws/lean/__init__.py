@@ -1,0 +1,25 @@
+"""The AWS calls on every image's path, made without botocore's client machinery.
+
+Each image costs about ten AWS calls between gateway and worker (store, queue, receive,
+read, two result writes, reply, deletes), and through aiobotocore each call costs
+~2.5 ms of client CPU before any byte moves: parameter validation, a dozen event
+handlers, endpoint rules, checksums, serialising and parsing through the service model.
+That is more than the model's ~16 ms per image spent on bookkeeping. Made here on a
+small HTTP/1.1 client of IRAS's own (`http1`), signed by a SigV4 signer checked against
+botocore's, the same calls cost ~0.2 ms: `S3Objects` (PutObject, GetObject) and
+`SqsMessages` (the message calls of the JSON protocol).
+
+Both wrap the botocore client and hand it every operation they do not make themselves,
+so the rest of IRAS (provisioning, teardown, the scaler's queue attributes) keeps the
+full client. Both take keyword arguments as botocore does and fail as botocore does:
+`ClientError` carrying the service's error code for an error answer,
+`EndpointConnectionError` / `ConnectTimeoutError` / `ReadTimeoutError` when the endpoint
+cannot be reached; they retry what botocore's standard mode retries, with the same
+attempt budget.
+"""
+
+from iras.aws.lean.s3 import Endpoint, S3Objects
+from iras.aws.lean.signed_http import LeanClient, SignedHttp
+from iras.aws.lean.sqs import SqsMessages
+
+__all__ = ["Endpoint", "LeanClient", "S3Objects", "SignedHttp", "SqsMessages"]

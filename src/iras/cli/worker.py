@@ -1,0 +1,157 @@
+"""`iras-worker`: run one app-tier worker until it is stopped or goes idle."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+
+from iras import runtime
+from iras.aws import AwsClients, open_clients
+from iras.aws.errors import UNREACHABLE
+from iras.aws.retry import backoff_s
+from iras.config import Settings
+from iras.config.loading import load_settings
+from iras.infra.provision import find_queue_url
+from iras.model import ModelError
+from iras.runtime import freeze_startup_objects
+from iras.worker.instance import InstanceIdError, resolve_instance_id, terminate_instance
+from iras.worker.worker import ExitReason, Worker
+
+#: Failures that end a worker's start with one log line: no model, no instance id, no
+#: queue, no AWS.
+_CANNOT_START: tuple[type[Exception], ...] = (
+    ModelError,
+    InstanceIdError,
+    LookupError,
+    *UNREACHABLE,
+)
+#: The shortest a starting worker waits for an unreachable AWS before it gives up.
+MIN_STARTUP_WAIT_S = 10.0
+
+log = logging.getLogger("iras.worker")
+
+DESCRIPTION = """\
+Run one IRAS app-tier worker. It long-polls the request queue, classifies images in
+batches, writes each result to the output bucket and the requester's reply queue, and
+deletes the request. On SIGTERM or SIGINT it stops receiving, hands back requests it has
+not started, finishes the batch in hand and exits 0. With nothing to do for
+IRAS_IDLE_EXIT_S seconds it exits by itself and, when it knows its EC2 instance
+(IRAS_INSTANCE_ID, or 'auto' for the metadata service), terminates that instance.
+
+Every setting is an IRAS_* environment variable (see the README's configuration table);
+the options below override the most common ones. AWS credentials come from the standard
+AWS chain; AWS_ENDPOINT_URL or IRAS_ENDPOINT_URL points at an emulated AWS.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iras-worker",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--endpoint-url", help="AWS endpoint (IRAS_ENDPOINT_URL)")
+    parser.add_argument("--model", dest="model_name", help="model name (IRAS_MODEL_NAME)")
+    parser.add_argument("--engine", dest="model_engine", help="onnx or torch (IRAS_MODEL_ENGINE)")
+    parser.add_argument(
+        "--batch-size", type=int, help="most images per forward pass (IRAS_BATCH_SIZE)"
+    )
+    parser.add_argument(
+        "--batch-wait-ms", type=int, help="wait for a partly filled batch (IRAS_BATCH_WAIT_MS)"
+    )
+    parser.add_argument(
+        "--idle-exit-s",
+        type=float,
+        help="exit after this long with nothing to do (IRAS_IDLE_EXIT_S)",
+    )
+    parser.add_argument(
+        "--instance-id", help="EC2 instance to terminate on idle exit, or 'auto' (IRAS_INSTANCE_ID)"
+    )
+    parser.add_argument("--name", dest="worker_name", help="name put in results (IRAS_WORKER_NAME)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Until the work loop installs its graceful handler, a stop request finds nothing
+    # held: exit 0 at once (a worker scaled in while still loading its model).
+    signal.signal(signal.SIGTERM, _exit_now)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    settings = load_settings(**vars(args))
+    try:
+        return runtime.run(run_worker(settings))
+    except _CANNOT_START as error:
+        log.error("%s", error)
+        return 1
+
+
+async def wait_for_request_queue(aws: AwsClients, settings: Settings) -> str | None:
+    """The request queue's URL (None: no such queue), waiting out an unreachable AWS.
+
+    A worker started while the endpoint is briefly away (a network blip as an instance
+    boots, the embedded AWS restarting) would otherwise exit at once and cost a new
+    instance. It waits, with backoff, for as long as an idle worker waits for work
+    (`idle_exit_s`, at least `MIN_STARTUP_WAIT_S`; for ever if it never exits idle), then
+    gives up: an instance that can never reach SQS must not run for ever. Answers from
+    AWS (a refusal, a missing queue) are not waited out: they will not change.
+    """
+    patience_s = max(settings.idle_exit_s, MIN_STARTUP_WAIT_S) if settings.idle_exit_s else None
+    give_up_at = time.monotonic() + patience_s if patience_s else float("inf")
+    attempt = 0
+    while True:
+        try:
+            return await find_queue_url(aws.sqs, settings.request_queue)
+        except UNREACHABLE as error:
+            attempt += 1
+            delay_s = backoff_s(attempt, cap_s=5.0)
+            if time.monotonic() + delay_s > give_up_at:
+                raise
+            log.warning("AWS unreachable (%s); trying again in %.1f s", error, delay_s)
+            await asyncio.sleep(delay_s)
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+async def run_worker(settings: Settings) -> int:
+    """Load the model while connecting to AWS, work, terminate the own instance after an
+    idle exit. The two start-up halves overlap because a cold start is what a request
+    arriving at an empty fleet waits for."""
+    from iras.model.registry import load_configured  # the engine loads here, not for --help
+
+    loading = asyncio.create_task(asyncio.to_thread(load_configured, settings))
+    instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
+    async with open_clients(settings, concurrent_long_polls=settings.receivers) as aws:
+        queue_url, classifier = await asyncio.gather(wait_for_request_queue(aws, settings), loading)
+        if queue_url is None:
+            raise LookupError(
+                f"request queue {settings.request_queue!r} does not exist at "
+                f"{settings.endpoint_url or 'AWS'}: run `iras provision` first"
+            )
+        worker = Worker(
+            settings,
+            aws,
+            classifier,
+            request_queue_url=queue_url,
+            name=settings.worker_name or instance_id or f"{socket.gethostname()}:{os.getpid()}",
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, worker.stop)
+        freeze_startup_objects()
+        reason = await worker.run()
+        if reason is ExitReason.IDLE and instance_id:
+            await terminate_instance(aws.ec2, instance_id)
+    return 0

@@ -1,0 +1,298 @@
+"""The lean S3 and SQS calls agree with botocore: same objects, same answers, same errors.
+
+Each test compares against the botocore client the lean wrapper holds (reached through
+its fallback), on the real embedded AWS; the retry tests use a small HTTP server that
+answers what the test tells it to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import quote
+
+import botocore.session
+import pytest
+from aiobotocore.credentials import AioCredentials
+from aiohttp import web
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+from iras.aws import AwsClients
+from iras.aws.lean import Endpoint, S3Objects, SignedHttp, SqsMessages
+from iras.aws.lean.http1 import Http1Client
+from iras.aws.queues import MISSING_QUEUE_CODES
+from iras.config import Settings
+from iras.infra.provision import Resources
+
+#: Keys that need percent-encoding, and one that must stay as it is.
+AWKWARD_KEYS = [
+    "plain",
+    "with space/and ü.txt",
+    "a+b=c&d?e#f",
+    "tilde~dash-dot.underscore_",
+    "x/y/z",
+]
+
+
+@pytest.mark.parametrize("key", AWKWARD_KEYS)
+async def test_put_then_get_matches_botocore(
+    aws: AwsClients, resources: Resources, settings: Settings, key: str
+) -> None:
+    bucket = settings.input_bucket
+    body = f"bytes of {key}".encode()
+    await aws.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/png")
+    botocore_view = await aws.s3.head_object(Bucket=bucket, Key=key)  # the full client
+    assert botocore_view["ContentLength"] == len(body)
+    assert botocore_view["ContentType"] == "image/png"
+    response = await aws.s3.get_object(Bucket=bucket, Key=key)
+    async with response["Body"] as stream:
+        assert await stream.read() == body
+    assert response["ETag"] == botocore_view["ETag"]
+
+
+async def test_missing_object_and_bucket_fail_as_botocore_does(
+    aws: AwsClients, resources: Resources, settings: Settings
+) -> None:
+    with pytest.raises(ClientError) as missing_key:
+        await aws.s3.get_object(Bucket=settings.input_bucket, Key="never-written")
+    assert missing_key.value.response["Error"]["Code"] == "NoSuchKey"
+    assert missing_key.value.operation_name == "GetObject"
+    with pytest.raises(ClientError) as missing_bucket:
+        await aws.s3.put_object(Bucket="iras-no-such-bucket", Key="k", Body=b"x")
+    assert missing_bucket.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+async def test_sqs_messages_round_trip_like_botocore(aws: AwsClients, resources: Resources) -> None:
+    url = resources.request_queue_url
+    sent = await aws.sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(3)]
+    )
+    assert sorted(entry["Id"] for entry in sent["Successful"]) == ["0", "1", "2"]
+    received = await aws.sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
+        MessageSystemAttributeNames=["ApproximateReceiveCount"],
+    )
+    messages = received["Messages"]
+    assert sorted(m["Body"] for m in messages) == ["m0", "m1", "m2"]
+    assert all(m["Attributes"]["ApproximateReceiveCount"] == "1" for m in messages)
+    handles = [m["ReceiptHandle"] for m in messages]
+    changed = await aws.sqs.change_message_visibility_batch(
+        QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": handles[0], "VisibilityTimeout": 0}]
+    )
+    assert [entry["Id"] for entry in changed["Successful"]] == ["0"]
+    deleted = await aws.sqs.delete_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
+    )
+    assert len(deleted["Successful"]) == 3
+    depth = await aws.sqs.get_queue_attributes(  # the full client, for what it sees
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+async def test_missing_queue_has_botocores_error_code(
+    aws: AwsClients, resources: Resources
+) -> None:
+    gone = resources.request_queue_url.rsplit("/", 1)[0] + "/iras-no-such-queue"
+    with pytest.raises(ClientError) as lean_error:
+        await aws.sqs.send_message_batch(QueueUrl=gone, Entries=[{"Id": "0", "MessageBody": "x"}])
+    with pytest.raises(ClientError) as botocore_error:
+        await aws.sqs.get_queue_attributes(QueueUrl=gone, AttributeNames=["All"])
+    assert lean_error.value.response["Error"]["Code"] in MISSING_QUEUE_CODES
+    assert (
+        lean_error.value.response["Error"]["Code"] == botocore_error.value.response["Error"]["Code"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "bucket", "key"),
+    [
+        ("us-east-1", "iras-input", "inputs/abc"),
+        ("eu-west-1", "iras-input", "with space/ü+x"),
+        ("eu-west-1", "dotted.bucket.name", "k"),
+        ("ap-southeast-2", "iras-output", "results/a~b c.json"),
+    ],
+)
+def test_aws_addressing_matches_botocore(region: str, bucket: str, key: str) -> None:
+    """On AWS itself (no endpoint configured) the URL is the one botocore sends to."""
+    client = botocore.session.get_session().create_client(
+        "s3",
+        region_name=region,
+        aws_access_key_id="placeholder",
+        aws_secret_access_key="placeholder",
+    )
+    sent: list[str] = []
+
+    def capture(request: AWSPreparedRequest, **_: object) -> None:
+        sent.append(request.url)
+        raise CapturedError
+
+    client.meta.events.register("before-send.s3.GetObject", capture)
+    with pytest.raises(CapturedError):
+        client.get_object(Bucket=bucket, Key=key)
+    endpoint = Endpoint(client.meta.endpoint_url.rstrip("/"), path_style=False)
+    assert endpoint.object_url(bucket, key) == sent[0]
+
+
+class CapturedError(Exception):
+    """Stops botocore once the request it would send has been seen."""
+
+
+# --- retries, against a server that answers what each test scripts -----------------------
+
+Script = list[Callable[[web.Request], web.StreamResponse]]
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[str, Script, list[str]]]:
+    """A local HTTP server answering with the next function of `script`; `seen` lists
+    the methods of the requests it got."""
+    script: Script = []
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(request.method)
+        await request.read()
+        return script.pop(0)(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", script, seen
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[Http1Client]:
+    async with Http1Client(max_connections=10, connect_timeout_s=5, read_timeout_s=10) as http:
+        yield http
+
+
+def signed_http(session: Http1Client, service: str, attempts: int = 3) -> SignedHttp:
+    credentials = AioCredentials("placeholder", "placeholder")
+    return SignedHttp(credentials, session, service, "us-east-1", attempts)
+
+
+def lean_s3(endpoint: str, session: Http1Client, attempts: int = 3) -> S3Objects:
+    signed = signed_http(session, "s3", attempts)
+    return S3Objects(None, signed, Endpoint(endpoint, path_style=True))
+
+
+def s3_error(status: int, code: str) -> Callable[[web.Request], web.StreamResponse]:
+    body = f"<Error><Code>{code}</Code><Message>scripted</Message></Error>"
+    return lambda request: web.Response(status=status, text=body, content_type="application/xml")
+
+
+def ok(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=200, headers={"ETag": '"abc"'})
+
+
+async def test_transient_answers_are_retried(
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
+) -> None:
+    url, script, seen = scripted
+    script += [s3_error(503, "SlowDown"), s3_error(500, "InternalError"), ok]
+    answer = await lean_s3(url, http_session).put_object(Bucket="b-1", Key="k", Body=b"x")
+    assert answer["ETag"] == '"abc"'
+    assert seen == ["PUT", "PUT", "PUT"]
+
+
+async def test_the_path_sent_is_the_path_signed(
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
+) -> None:
+    """S3 checks the signature over the path it receives: not one byte may change on the
+    way (yarl, left to itself, decodes '=', '&', '(' and more)."""
+    url, script, _ = scripted
+    received: list[str] = []
+
+    def record(request: web.Request) -> web.StreamResponse:
+        received.append(request.raw_path)
+        return ok(request)
+
+    key = "a+b=c&d?e#f (x)!*' ü~"
+    script.append(record)
+    await lean_s3(url, http_session).put_object(Bucket="b-1", Key=key, Body=b"x")
+    assert received == ["/b-1/" + quote(key, safe="/~")]
+
+
+async def test_permanent_answers_and_exhausted_attempts_raise(
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
+) -> None:
+    url, script, seen = scripted
+    script += [s3_error(403, "AccessDenied")]
+    with pytest.raises(ClientError) as denied:
+        await lean_s3(url, http_session).get_object(Bucket="b-1", Key="k")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert seen == ["GET"]  # not retried
+    script += [s3_error(503, "SlowDown")] * 2
+    with pytest.raises(ClientError) as slow:
+        await lean_s3(url, http_session, attempts=2).get_object(Bucket="b-1", Key="k")
+    assert slow.value.response["Error"]["Code"] == "SlowDown"
+    assert seen == ["GET", "GET", "GET"]
+
+
+async def test_sqs_error_code_comes_from_the_query_error_header(
+    scripted: tuple[str, Script, list[str]], http_session: Http1Client
+) -> None:
+    url, script, _ = scripted
+    script.append(
+        lambda request: web.Response(
+            status=400,
+            text=json.dumps({"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "no"}),
+            headers={"x-amzn-query-error": "AWS.SimpleQueueService.NonExistentQueue;Sender"},
+        )
+    )
+    sqs = SqsMessages(None, signed_http(http_session, "sqs"), url)
+    with pytest.raises(ClientError) as missing:
+        await sqs.receive_message(QueueUrl=f"{url}/123/q")
+    assert missing.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
+    assert missing.value.response["Error"]["Message"] == "no"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_unreachable_endpoint_raises_botocores_connection_error(
+    http_session: Http1Client,
+) -> None:
+    s3 = lean_s3(f"http://127.0.0.1:{closed_port()}", http_session, attempts=2)
+    with pytest.raises(EndpointConnectionError):
+        await s3.get_object(Bucket="b-1", Key="k")
+    s3.retry_unreachable = False
+    with pytest.raises(EndpointConnectionError):
+        await s3.get_object(Bucket="b-1", Key="k")
+
+
+async def test_a_connection_cut_mid_answer_is_retried_then_reported(
+    http_session: Http1Client,
+) -> None:
+    """A server that takes the request and hangs up: botocore's ConnectionClosedError,
+    which is retried (a pooled connection the server closed is no outage)."""
+    requests = 0
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        requests += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        s3 = lean_s3(f"http://127.0.0.1:{port}", http_session, attempts=2)
+        s3.retry_unreachable = False  # does not apply: the connection was made
+        with pytest.raises(ConnectionClosedError):
+            await s3.get_object(Bucket="b-1", Key="k")
+    assert requests == 2

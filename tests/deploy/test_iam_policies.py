@@ -1,0 +1,366 @@
+"""deploy/iam/: each tier's policy allows what its code calls, and nothing else.
+
+moto checks no permissions, so a missing grant would first show on real AWS as an
+AccessDenied deep in a worker's loop. These tests read the code instead (see
+`tests/aws_calls.py`) and compare, then check the conditions that keep each tier to its
+own instances, queues and key prefixes, on policies rendered with the default settings.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import string
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from iras.aws import AwsClients
+from iras.config import Settings
+from iras.messages import input_key, job_key, result_key
+from iras.scaler.fleet import ROLE, ROLE_TAG
+from iras.web.gateway import Gateway
+from tests.aws_calls import (
+    SERVICES,
+    AwsCall,
+    UnknownAwsCall,
+    calls_in,
+    parse,
+    reachable_calls,
+    source_modules,
+)
+from tests.deploy.iam_actions import iam_actions
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "iam"
+
+#: Each policy file and the packages whose code runs under it (missing ones are skipped).
+TIERS = {
+    "web-tier.json": ("iras.web", "iras.scaler", "iras.cli.gateway"),
+    "app-tier.json": ("iras.worker", "iras.cli.worker"),
+    "provisioner.json": ("iras.cli.provision",),
+    "teardown.json": ("iras.cli.teardown",),
+}
+
+#: Each placeholder and the setting it stands for (None: not an IRAS setting).
+PLACEHOLDERS = {
+    "Region": "region",
+    "AccountId": None,
+    "InputBucket": "input_bucket",
+    "OutputBucket": "output_bucket",
+    "ResultsPrefix": "results_prefix",
+    "RequestQueue": "request_queue",
+    "DeadLetterQueue": "dead_letter_queue",
+    "ReplyQueuePrefix": "reply_queue_prefix",
+    "AppTierRole": None,
+}
+
+#: Actions EC2 authorises on no resource but "*".
+UNSCOPED_ACTIONS = frozenset({"ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions"})
+
+#: Actions that must be conditioned on the app-tier tag of the instance they act on.
+INSTANCE_CHANGES = frozenset({"ec2:TerminateInstances", "ec2:StartInstances", "ec2:StopInstances"})
+
+#: The condition that keeps a tier's hands off every instance but app-tier ones.
+APP_TIER_ONLY = {"StringEquals": {f"ec2:ResourceTag/{ROLE_TAG}": ROLE}}
+
+DEFAULTS = Settings.model_construct()  # the field defaults, without reading the environment
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def raw_policy(name: str) -> dict[str, Any]:
+    return json.loads((POLICY_DIR / name).read_text(encoding="utf-8"))
+
+
+def rendered_policy(name: str) -> dict[str, Any]:
+    """The policy with every placeholder replaced by the default setting it stands for."""
+    values = {
+        var: str(getattr(DEFAULTS, field)) if field else var.lower()
+        for var, field in PLACEHOLDERS.items()
+    }
+    text = string.Template((POLICY_DIR / name).read_text(encoding="utf-8")).substitute(values)
+    return json.loads(text)
+
+
+def statements(policy: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from policy["Statement"]
+
+
+def granted(policy: dict[str, Any]) -> set[str]:
+    return {a for s in statements(policy) if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+
+
+def allows(policy: dict[str, Any], action: str, arn: str) -> bool:
+    """Whether `policy` allows `action` on `arn`, conditions aside (they are tested apart)."""
+
+    def matches(statement: dict[str, Any]) -> bool:
+        return action in as_list(statement["Action"]) and any(
+            fnmatchcase(arn, pattern) for pattern in as_list(statement["Resource"])
+        )
+
+    effects = {s["Effect"] for s in statements(policy) if matches(s)}
+    return effects == {"Allow"}
+
+
+def tier_calls(name: str) -> list[AwsCall]:
+    return reachable_calls(TIERS[name])
+
+
+def needed(calls: list[AwsCall]) -> dict[str, list[str]]:
+    """IAM action -> the call sites that need it."""
+    found: dict[str, list[str]] = {}
+    for call in calls:
+        for action in iam_actions(call):
+            found.setdefault(action, []).append(f"{call.operation} at {call.where}")
+    return found
+
+
+# --- shape -------------------------------------------------------------------------------
+
+
+def test_deploy_iam_holds_exactly_the_known_policies() -> None:
+    assert sorted(p.name for p in POLICY_DIR.glob("*.json")) == sorted(TIERS)
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_policy_has_iam_shape(name: str) -> None:
+    policy = raw_policy(name)
+    assert set(policy) == {"Version", "Statement"}
+    assert policy["Version"] == "2012-10-17"
+    assert isinstance(policy["Statement"], list) and policy["Statement"]
+    sids = [s.get("Sid") for s in statements(policy)]
+    assert len(set(sids)) == len(sids), f"{name}: duplicate Sids"
+    for statement in statements(policy):
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
+        assert statement["Effect"] in {"Allow", "Deny"}
+        assert re.fullmatch(r"[A-Za-z0-9]+", statement.get("Sid", "x")), statement["Sid"]
+        assert as_list(statement["Action"]) and as_list(statement["Resource"]), statement
+        assert isinstance(statement.get("Condition", {}), dict)
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_no_wildcard_actions(name: str) -> None:
+    for action in granted(raw_policy(name)):
+        assert re.fullmatch(r"[a-z0-9]+:[A-Za-z0-9]+", action), f"{name}: {action!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_resources_are_scoped_arns_with_no_account_number(name: str) -> None:
+    for statement in statements(raw_policy(name)):
+        for resource in as_list(statement["Resource"]):
+            if resource == "*":
+                assert set(as_list(statement["Action"])) <= UNSCOPED_ACTIONS, statement
+                continue
+            partition, service, region, account = resource.split(":")[1:5]
+            assert partition == "aws" and service in {"s3", "sqs", "ec2", "iam"}, resource
+            assert region in {"", "${Region}"}, resource
+            assert account in {"", "${AccountId}"}, resource
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_placeholders_are_the_documented_ones(name: str) -> None:
+    used = set(re.findall(r"\$\{(\w+)\}", (POLICY_DIR / name).read_text(encoding="utf-8")))
+    assert used <= set(PLACEHOLDERS), used - set(PLACEHOLDERS)
+    rendered_policy(name)  # every placeholder substitutes and the result is still JSON
+
+
+def test_readme_documents_each_placeholder_with_its_setting_and_default() -> None:
+    readme = (POLICY_DIR / "README.md").read_text(encoding="utf-8")
+    for var, field in PLACEHOLDERS.items():
+        rows = [line for line in readme.splitlines() if line.startswith(f"| `${{{var}}}`")]
+        assert len(rows) == 1, f"deploy/iam/README.md needs one table row for ${{{var}}}"
+        if field:
+            assert f"`IRAS_{field.upper()}`" in rows[0], rows[0]
+            assert f"`{getattr(DEFAULTS, field)}`" in rows[0], rows[0]
+
+
+# --- the code's calls against the policies -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_policy_allows_every_call_of_its_tier(name: str) -> None:
+    missing = needed(tier_calls(name))
+    for action in granted(raw_policy(name)):
+        missing.pop(action, None)
+    assert not missing, f"deploy/iam/{name} lacks actions the code calls: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_policy_allows_nothing_its_tier_does_not_call(name: str) -> None:
+    unused = granted(raw_policy(name)) - set(needed(tier_calls(name)))
+    assert not unused, f"deploy/iam/{name} grants actions no code of its tier calls: {unused}"
+
+
+def test_reading_finds_each_tiers_characteristic_calls() -> None:
+    """Guards the reading itself: if it went blind, the comparisons above would pass vacuously."""
+    operations = {name: {c.operation for c in tier_calls(name)} for name in TIERS}
+    assert {"RunInstances", "CreateQueue", "PutObject", "SendMessageBatch"} <= operations[
+        "web-tier.json"
+    ]
+    assert {"ReceiveMessage", "GetObject", "TerminateInstances"} <= operations["app-tier.json"]
+    assert {"CreateBucket", "SetQueueAttributes"} <= operations["provisioner.json"]
+    assert "CreateBucket" not in operations["web-tier.json"] | operations["app-tier.json"]
+
+
+def test_every_aws_call_in_the_source_belongs_to_a_tier() -> None:
+    """A call site no tier reaches would be covered by no policy: likely a new entry point."""
+    everywhere = {c for m in source_modules() for u in parse(m).units.values() for c in u.calls}
+    reached = {call for name in TIERS for call in tier_calls(name)}
+    assert everywhere - reached == set()
+
+
+def test_clients_are_the_services_the_reading_knows() -> None:
+    assert tuple(AwsClients.__dataclass_fields__) == SERVICES
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "sqs.send_mesage(QueueUrl=url)",  # a typo, or a new botocore name
+        "client.receive_message(QueueUrl=url)",  # a client under a name the reading ignores
+        "self._ec2.get_paginator(operation)",  # a paginator it cannot name
+    ],
+)
+def test_reading_fails_loudly_on_calls_it_cannot_place(code: str) -> None:
+    with pytest.raises(UnknownAwsCall):
+        list(calls_in(ast.parse(code), "example.py"))
+
+
+def test_s3_operation_without_a_known_iam_action_fails_loudly() -> None:
+    (call,) = calls_in(ast.parse("aws.s3.get_bucket_tagging(Bucket=b)"), "example.py")
+    with pytest.raises(UnknownAwsCall, match="S3_ACTIONS"):
+        iam_actions(call)
+
+
+# --- conditions ----------------------------------------------------------------------------
+
+
+def statements_with(name: str, actions: set[str] | frozenset[str]) -> list[dict[str, Any]]:
+    return [s for s in statements(raw_policy(name)) if actions & set(as_list(s["Action"]))]
+
+
+@pytest.mark.parametrize("name", ["web-tier.json", "app-tier.json", "teardown.json"])
+def test_instance_changes_need_the_app_tier_tag(name: str) -> None:
+    found = statements_with(name, INSTANCE_CHANGES)
+    assert found, f"{name} should allow changing app-tier instances"
+    for statement in found:
+        assert statement["Condition"] == APP_TIER_ONLY, statement
+        assert all(r.endswith(":instance/*") for r in as_list(statement["Resource"]))
+
+
+def test_launches_must_tag_the_instance_app_tier() -> None:
+    for statement in statements_with("web-tier.json", {"ec2:RunInstances"}):
+        for resource in as_list(statement["Resource"]):
+            if ":instance/" in resource:
+                assert statement["Condition"] == {
+                    "StringEquals": {f"aws:RequestTag/{ROLE_TAG}": ROLE}
+                }, statement
+
+
+def test_tags_only_at_launch() -> None:
+    found = statements_with("web-tier.json", {"ec2:CreateTags"})
+    assert found
+    for statement in found:
+        assert statement["Condition"] == {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
+
+
+def test_pass_role_only_the_app_tier_role_to_ec2() -> None:
+    (statement,) = statements_with("web-tier.json", {"iam:PassRole"})
+    assert as_list(statement["Resource"]) == ["arn:aws:iam::${AccountId}:role/${AppTierRole}"]
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+
+
+def test_reply_queues_are_created_and_deleted_by_prefix_only() -> None:
+    for statement in statements_with("web-tier.json", {"sqs:CreateQueue", "sqs:DeleteQueue"}):
+        for resource in as_list(statement["Resource"]):
+            assert resource.endswith(":${ReplyQueuePrefix}-*"), resource
+
+
+def test_get_object_comes_with_list_bucket_on_the_same_bucket() -> None:
+    """Else a missing key answers 403, which the worker and the lookup take for a failure."""
+    for name in TIERS:
+        policy = raw_policy(name)
+        for statement in statements_with(name, {"s3:GetObject"}):
+            for resource in as_list(statement["Resource"]):
+                bucket = resource.split("/", 1)[0]
+                assert allows(policy, "s3:ListBucket", bucket), f"{name}: {bucket}"
+
+
+# --- what each tier reaches, with the default settings ----------------------------------------
+
+
+def s3_arn(bucket: str, key: str = "") -> str:
+    return f"arn:aws:s3:::{bucket}" + (f"/{key}" if key else "")
+
+
+def sqs_arn(queue: str) -> str:
+    return f"arn:aws:sqs:{DEFAULTS.region}:accountid:{queue}"
+
+
+def reply_queue() -> str:
+    """A reply queue named as a gateway names its own."""
+    gateway = SimpleNamespace(settings=DEFAULTS, id="0123abcd")
+    return str(Gateway.reply_queue_name.fget(gateway))
+
+
+INPUT, OUTPUT = DEFAULTS.input_bucket, DEFAULTS.output_bucket
+UPLOAD = s3_arn(INPUT, input_key("r1"))
+RESULT = s3_arn(OUTPUT, result_key(DEFAULTS, "r1"))
+MANIFEST = s3_arn(OUTPUT, job_key("j1"))
+NAME_OBJECT = s3_arn(OUTPUT, "cat")
+REQUESTS, DLQ = sqs_arn(DEFAULTS.request_queue), sqs_arn(DEFAULTS.dead_letter_queue)
+REPLIES = sqs_arn(reply_queue())
+
+
+@pytest.mark.parametrize(
+    ("name", "action", "arn", "allowed"),
+    [
+        ("web-tier.json", "s3:PutObject", UPLOAD, True),
+        ("web-tier.json", "s3:PutObject", MANIFEST, True),
+        ("web-tier.json", "s3:PutObject", RESULT, False),  # results are the worker's to write
+        ("web-tier.json", "s3:GetObject", RESULT, True),
+        ("web-tier.json", "s3:GetObject", MANIFEST, True),
+        ("web-tier.json", "s3:GetObject", UPLOAD, False),
+        ("web-tier.json", "sqs:SendMessage", REQUESTS, True),
+        ("web-tier.json", "sqs:SendMessage", REPLIES, False),
+        ("web-tier.json", "sqs:GetQueueAttributes", DLQ, True),
+        ("web-tier.json", "sqs:CreateQueue", REPLIES, True),
+        ("web-tier.json", "sqs:DeleteQueue", REPLIES, True),
+        ("web-tier.json", "sqs:DeleteQueue", REQUESTS, False),
+        ("web-tier.json", "sqs:DeleteQueue", DLQ, False),
+        ("web-tier.json", "sqs:ReceiveMessage", REPLIES, True),
+        ("web-tier.json", "sqs:ReceiveMessage", REQUESTS, False),
+        ("app-tier.json", "s3:GetObject", UPLOAD, True),
+        ("app-tier.json", "s3:GetObject", RESULT, False),
+        ("app-tier.json", "s3:PutObject", RESULT, True),
+        ("app-tier.json", "s3:PutObject", NAME_OBJECT, True),
+        ("app-tier.json", "s3:PutObject", UPLOAD, False),
+        ("app-tier.json", "sqs:ReceiveMessage", REQUESTS, True),
+        ("app-tier.json", "sqs:DeleteMessage", REQUESTS, True),
+        ("app-tier.json", "sqs:DeleteMessage", REPLIES, False),
+        ("app-tier.json", "sqs:SendMessage", REPLIES, True),
+        ("app-tier.json", "sqs:SendMessage", REQUESTS, False),  # a forged reply-to cannot loop
+        ("app-tier.json", "sqs:SendMessage", DLQ, False),
+        ("provisioner.json", "s3:CreateBucket", s3_arn(INPUT), True),
+        ("provisioner.json", "s3:CreateBucket", s3_arn("someone-elses"), False),
+        ("provisioner.json", "sqs:SetQueueAttributes", REQUESTS, True),
+        ("provisioner.json", "sqs:SetQueueAttributes", DLQ, True),
+        ("provisioner.json", "sqs:CreateQueue", REPLIES, False),
+        ("teardown.json", "s3:DeleteBucket", s3_arn(OUTPUT), True),
+        ("teardown.json", "s3:DeleteObjectVersion", RESULT, True),
+        ("teardown.json", "s3:DeleteBucket", s3_arn("someone-elses"), False),
+        ("teardown.json", "sqs:DeleteQueue", DLQ, True),
+        ("teardown.json", "sqs:DeleteQueue", REPLIES, True),  # kept by gateways with fixed ids
+    ],
+)
+def test_tier_reaches_its_own_resources_only(
+    name: str, action: str, arn: str, allowed: bool
+) -> None:
+    assert allows(rendered_policy(name), action, arn) is allowed
