@@ -27,21 +27,19 @@ WARMUP_IMAGES = 50
 
 
 async def one_image(aws: AwsClients, settings: Settings, number: int) -> None:
-    answer = await aws.s3.get_object(Bucket=settings.input_bucket, Key="bench/image.jpg")
-    async with answer["Body"] as body:
-        await body.read()
+    await aws.objects.get(settings.input_bucket, "bench/image.jpg")
     await asyncio.gather(
-        aws.s3.put_object(
-            Bucket=settings.output_bucket,
-            Key=f"results/{number}.json",
-            Body=b"x" * 500,
-            ContentType="application/json",
+        aws.objects.put(
+            settings.output_bucket,
+            f"results/{number}.json",
+            b"x" * 500,
+            content_type="application/json",
         ),
-        aws.s3.put_object(
-            Bucket=settings.output_bucket,
-            Key=f"name-{number % 100}",
-            Body=b"tabby",
-            ContentType="text/plain; charset=utf-8",
+        aws.objects.put(
+            settings.output_bucket,
+            f"name-{number % 100}",
+            b"tabby",
+            content_type="text/plain; charset=utf-8",
         ),
     )
 
@@ -49,9 +47,7 @@ async def one_image(aws: AwsClients, settings: Settings, number: int) -> None:
 async def measure(settings: Settings, images: int, at_once: int) -> tuple[float, float]:
     """(CPU ms, wall ms) per image."""
     async with open_clients(settings) as aws:
-        await aws.s3.put_object(
-            Bucket=settings.input_bucket, Key="bench/image.jpg", Body=os.urandom(IMAGE_BYTES)
-        )
+        await aws.objects.put(settings.input_bucket, "bench/image.jpg", os.urandom(IMAGE_BYTES))
         for number in range(WARMUP_IMAGES):
             await one_image(aws, settings, number)
         cpu_started, wall_started = time.process_time(), time.perf_counter()
@@ -70,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update(dummy_credentials(os.environ))
     with embedded_aws() as endpoint:
-        settings = Settings(endpoint_url=endpoint)
+        settings = Settings(endpoint_url=endpoint, aws_client="lean")
         asyncio.run(provision_with_clients(settings))
         cpu_ms, wall_ms = runtime.run(measure(settings, args.images, args.at_once))
     print(

@@ -10,11 +10,16 @@ anywhere in the tier (`fleet.terminate(...)`), since which object an attribute b
 to is beyond a static reading. Following units, not modules, matters: the web tier
 imports `find_queue_url` from `iras.infra.provision` but must not inherit `create_bucket`.
 
-The reading is deliberately strict. A client is recognised by the name it is held under
-(`s3`, `sqs`, `ec2`, with or without leading underscores, as `aws.s3` or `self._ec2`); a
-method on such a client that is not an operation of that service, or an operation name
-on any other receiver, raises `UnknownAwsCall` instead of being skipped, so code that
-calls AWS in a new way forces this reading, and the policies, to be updated.
+The reading is deliberately strict. A client is recognised by the name it is held under,
+with or without leading underscores, as `aws.s3` or `self._ec2`: botocore's full clients
+as `s3`, `sqs`, `ec2`, whose methods are the services' operations; the interfaces of
+`iras.aws.types` as `objects` (`ObjectStore`) and `messages` (`MessageQueue`), whose
+methods each make one operation, named in `INTERFACES`. A method on such a client that
+is not an operation (or an interface method), or a botocore operation name on any other
+receiver, raises `UnknownAwsCall` instead of being skipped, so code that calls AWS in a
+new way forces this reading, and the policies, to be updated. The modules that implement
+the interfaces (`IMPLEMENTATIONS`) are not read: their calls are counted where the
+interface is called, so a tier needs only the operations its code asks for.
 """
 
 from __future__ import annotations
@@ -30,8 +35,35 @@ from botocore import xform_name
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-#: The services IRAS talks to; `iras.aws.AwsClients` has one field per service.
+#: The services IRAS talks to, each also the name its botocore client is held under.
 SERVICES = ("s3", "sqs", "ec2")
+
+#: The interfaces of `iras.aws.types`, by the name their clients are held under: the
+#: service, and the operation each method makes (whichever implementation makes it).
+INTERFACES: dict[str, tuple[str, dict[str, str]]] = {
+    "objects": (
+        "s3",
+        {
+            "put": "PutObject",
+            "get": "GetObject",
+            "delete": "DeleteObject",
+            "list_keys": "ListObjectsV2",
+        },
+    ),
+    "messages": (
+        "sqs",
+        {
+            "send_batch": "SendMessageBatch",
+            "receive": "ReceiveMessage",
+            "delete_batch": "DeleteMessageBatch",
+            "change_visibility_batch": "ChangeMessageVisibilityBatch",
+            "depth": "GetQueueAttributes",
+        },
+    ),
+}
+
+#: Every name a client is held under; `iras.aws.AwsClients` has one field for each.
+CLIENT_NAMES = (*INTERFACES, *SERVICES)
 
 #: Client attributes that are not API operations: they make no call of their own.
 NOT_OPERATIONS = frozenset({"get_paginator", "exceptions", "meta"})
@@ -83,6 +115,8 @@ def module_name(path: Path) -> str:
 #: Packages that answer AWS calls instead of making them: the embedded AWS calls moto's
 #: backends (`backend.put_object(...)`), which are not clients and need no policy.
 SERVER_SIDE = ("iras.local_aws",)
+#: The implementations of the interfaces: what they call is counted at the callers'.
+IMPLEMENTATIONS = ("iras.aws.lean", "iras.aws.boto")
 
 
 @functools.cache
@@ -92,12 +126,15 @@ def source_modules() -> dict[str, Path]:
     return {
         name: path
         for name, path in modules.items()
-        if not any(name == pkg or name.startswith(f"{pkg}.") for pkg in SERVER_SIDE)
+        if not any(
+            name == pkg or name.startswith(f"{pkg}.") for pkg in SERVER_SIDE + IMPLEMENTATIONS
+        )
     }
 
 
-def receiver_service(node: ast.expr) -> str | None:
-    """The service whose client `node` holds, judged by its name: `s3`, `aws.sqs`, `self._ec2`."""
+def receiver_client(node: ast.expr) -> str | None:
+    """The client `node` holds, judged by its name (`s3`, `aws.messages`, `self._ec2`): one
+    of `CLIENT_NAMES`, or None."""
     if isinstance(node, ast.Name):
         name = node.id
     elif isinstance(node, ast.Attribute):
@@ -105,7 +142,7 @@ def receiver_service(node: ast.expr) -> str | None:
     else:
         return None
     name = name.lstrip("_")
-    return name if name in SERVICES else None
+    return name if name in CLIENT_NAMES else None
 
 
 def calls_in(tree: ast.AST, where: str) -> Iterator[AwsCall]:
@@ -122,31 +159,41 @@ def _paginated(call: ast.Call, where: str) -> Iterator[AwsCall]:
     func = call.func
     if not (isinstance(func, ast.Attribute) and func.attr == "get_paginator"):
         return
-    service = receiver_service(func.value)
+    service = receiver_client(func.value)
     arg = call.args[0] if call.args else None
-    if service is None or not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+    if service not in SERVICES or not (
+        isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+    ):
         raise UnknownAwsCall(f"{where}:{call.lineno}: cannot read {ast.unparse(call)}")
     yield _resolved(service, arg.value, f"{where}:{call.lineno}")
 
 
 def _operation(node: ast.Attribute, where: str) -> Iterator[AwsCall]:
-    service = receiver_service(node.value)
-    if service is None:
+    client = receiver_client(node.value)
+    if client is None:
         if node.attr in all_operation_names():
             raise UnknownAwsCall(
                 f"{where}: {ast.unparse(node)} looks like an AWS call on a client this reading "
-                f"cannot name; hold clients as s3/sqs/ec2 (see tests/aws_calls.py)"
+                f"cannot name; hold clients as {'/'.join(CLIENT_NAMES)} (see tests/aws_calls.py)"
             )
         return
     if node.attr not in NOT_OPERATIONS:
-        yield _resolved(service, node.attr, where)
+        yield _resolved(client, node.attr, where)
 
 
-def _resolved(service: str, method: str, where: str) -> AwsCall:
-    operation = operations(service).get(method)
+def _resolved(client: str, method: str, where: str) -> AwsCall:
+    if client in INTERFACES:
+        service, methods = INTERFACES[client]
+        operation = methods.get(method)
+        if operation is None:
+            raise UnknownAwsCall(
+                f"{where}: {client}.{method} is not an {client} method known to INTERFACES"
+            )
+        return AwsCall(service, operation, where)
+    operation = operations(client).get(method)
     if operation is None:
-        raise UnknownAwsCall(f"{where}: {service}.{method} is not a {service} operation")
-    return AwsCall(service, operation, where)
+        raise UnknownAwsCall(f"{where}: {client}.{method} is not a {client} operation")
+    return AwsCall(client, operation, where)
 
 
 def _imports(tree: ast.Module, module: str, is_package: bool) -> dict[str, set[tuple[str, str]]]:

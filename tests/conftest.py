@@ -1,4 +1,9 @@
-"""Shared fixtures: one real embedded AWS (moto over HTTP) per session, reset per test."""
+"""Shared fixtures: one real embedded AWS (moto over HTTP) per session, reset per test.
+
+Tests marked `both_aws_clients` run twice, once with each implementation of the
+per-image calls (`aws_client="lean"`, then `"botocore"`): the worker's and the API's end
+to end tests, and the AWS calls' own. Every other test runs with the default, "auto".
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,28 @@ from iras.config import Settings
 from iras.infra.provision import Resources, provision
 from iras.local_aws import dummy_credentials, embedded_aws
 from iras.model import Classifier, load_classifier
+
+#: The implementations a `both_aws_clients` test runs with, by their `aws_client` setting.
+AWS_CLIENTS = ("lean", "botocore")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_aws_clients: run once per implementation of the per-image AWS calls"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker("both_aws_clients") is not None
+    if marked and "aws_client" in metafunc.fixturenames:
+        metafunc.parametrize("aws_client", AWS_CLIENTS, indirect=True)
+
+
+@pytest.fixture
+def aws_client(request: pytest.FixtureRequest) -> str:
+    """The `aws_client` setting of the test's `settings`: "auto", or for a test marked
+    `both_aws_clients`, each of `AWS_CLIENTS` in turn."""
+    return str(getattr(request, "param", "auto"))
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +60,11 @@ def clean_aws(aws_endpoint: str) -> str:
 
 
 @pytest.fixture
-def settings(clean_aws: str) -> Settings:
+def settings(clean_aws: str, aws_client: str) -> Settings:
     """Settings for fast tests: short polls, quick idle exit, small batches."""
     return Settings(
         endpoint_url=clean_aws,
+        aws_client=aws_client,
         receive_wait_s=1,
         visibility_timeout_s=30,
         idle_exit_s=1.5,

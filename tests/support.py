@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from PIL import Image
 
 from iras.aws import AwsClients
-from iras.aws.queues import delete_batch, queue_depth, send_batch
 from iras.config import Settings
 from iras.infra.provision import Resources
 from iras.messages import Request, Result, decode_result, encode_request, input_key
@@ -48,7 +47,7 @@ async def submit(
     for name, blob in images.items():
         request_id = uuid.uuid4().hex
         key = input_key(request_id)
-        await aws.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=blob)
+        await aws.objects.put(settings.input_bucket, key, blob)
         requests.append(
             Request(
                 request_id=request_id,
@@ -59,8 +58,8 @@ async def submit(
                 submitted_at=time.time(),
             )
         )
-    failed = await send_batch(
-        aws.sqs, resources.request_queue_url, [encode_request(r) for r in requests]
+    failed = await aws.messages.send_batch(
+        resources.request_queue_url, [encode_request(r) for r in requests]
     )
     assert failed == []
     return requests
@@ -73,18 +72,15 @@ async def collect_results(
     results: list[Result] = []
     async with asyncio.timeout(timeout_s):
         while len(results) < count:
-            response = await aws.sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-            )
-            messages = response.get("Messages", [])
-            results += [decode_result(m["Body"]) for m in messages]
-            await delete_batch(aws.sqs, queue_url, [m["ReceiptHandle"] for m in messages])
+            messages = await aws.messages.receive(queue_url, max_messages=10, wait_s=1)
+            results += [decode_result(m.body) for m in messages]
+            await aws.messages.delete_batch(queue_url, [m.receipt_handle for m in messages])
     return results
 
 
 async def queue_counts(aws: AwsClients, queue_url: str) -> tuple[int, int]:
     """(visible, in flight) messages of a queue."""
-    return await queue_depth(aws.sqs, queue_url)
+    return await aws.messages.depth(queue_url)
 
 
 async def wait_until(

@@ -1,11 +1,15 @@
-"""SQS batch helpers: chunking is pure; batch calls report failed entries by index."""
+"""SQS's batch calls: chunking is pure; batch calls report failed entries by index.
+
+The calls run on both implementations (`both_aws_clients`): `SqsCalls` is shared, and
+what differs is how each call is made.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from iras.aws import AwsClients
-from iras.aws.queues import change_visibility_batch, chunked, delete_batch, send_batch
+from iras.aws import AwsClients, QueueDepth
+from iras.aws.queues import chunked
 from iras.infra.provision import Resources
 
 
@@ -19,21 +23,30 @@ def test_chunked(length: int, sizes: list[int]) -> None:
     assert [x for c in chunks for x in c] == list(range(length))
 
 
+@pytest.mark.both_aws_clients
 async def test_send_receive_delete_in_batches(aws: AwsClients, resources: Resources) -> None:
     url = resources.request_queue_url
-    assert await send_batch(aws.sqs, url, [f"m{i}" for i in range(23)]) == []
-    handles = []
-    while len(handles) < 23:
-        response = await aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-        handles += [m["ReceiptHandle"] for m in response.get("Messages", [])]
-    assert await change_visibility_batch(aws.sqs, url, handles[:3], 0) == []
-    assert await delete_batch(aws.sqs, url, handles) == []
+    assert await aws.messages.send_batch(url, [f"m{i}" for i in range(23)]) == []
+    received = []
+    while len(received) < 23:
+        received += await aws.messages.receive(url, max_messages=10)
+    assert sorted(m.body for m in received) == sorted(f"m{i}" for i in range(23))
+    assert await aws.messages.depth(url) == QueueDepth(visible=0, in_flight=23)
+    handles = [m.receipt_handle for m in received]
+    assert await aws.messages.change_visibility_batch(url, handles[:3], 0) == []
+    assert await aws.messages.delete_batch(url, handles) == []
+    assert await aws.messages.send_batch(url, []) == []  # nothing to send: no call
+    assert await aws.messages.depth(url) == (0, 0)
 
 
+@pytest.mark.both_aws_clients
 async def test_failed_entries_are_reported_by_index(aws: AwsClients, resources: Resources) -> None:
     url = resources.request_queue_url
-    await send_batch(aws.sqs, url, ["one"])
-    response = await aws.sqs.receive_message(QueueUrl=url)
-    good = response["Messages"][0]["ReceiptHandle"]
-    failed = await change_visibility_batch(aws.sqs, url, ["x", good, "not-a-handle"], 5)
+    await aws.messages.send_batch(url, ["one"])
+    (message,) = await aws.messages.receive(url)
+    good = message.receipt_handle
+    failed = await aws.messages.change_visibility_batch(url, ["x", good, "not-a-handle"], 5)
     assert failed == [0, 2]
+    bad = [f"not-a-handle-{i}" for i in range(14)]
+    many = [*bad[:11], good, *bad[11:]]  # two calls: indexes count across them
+    assert await aws.messages.delete_batch(url, many) == [*range(11), *range(12, 15)]

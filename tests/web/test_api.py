@@ -1,4 +1,5 @@
-"""The HTTP API against a real gateway, a real worker and the embedded AWS."""
+"""The HTTP API against a real gateway, a real worker and the embedded AWS, with each
+implementation of the per-image calls."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import asyncio
 import json
 
 import httpx
+import pytest
 import websockets
 
 from iras.messages import name_stem
 from iras.model import Classifier, Prediction
 from tests.support import image_bytes
 from tests.web.conftest import Service
+
+pytestmark = pytest.mark.both_aws_clients
 
 
 def expected_label(classifier: Classifier, blob: bytes) -> str:

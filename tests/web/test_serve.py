@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 from iras.aws import open_clients
-from iras.aws.queues import queue_depth
 from iras.config import Settings
 from iras.infra.provision import find_queue_url
 from iras.messages import name_stem
@@ -111,7 +110,7 @@ async def busy_instance(served: ServedProcess) -> str:
         assert queue_url is not None
         async with asyncio.timeout(60):
             while True:
-                _, in_flight = await queue_depth(aws.sqs, queue_url)
+                _, in_flight = await aws.messages.depth(queue_url)
                 running = [i for i in await fleet.instances(("running",))]
                 if in_flight > 0 and running:
                     return running[0].id

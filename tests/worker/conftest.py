@@ -1,4 +1,4 @@
-"""Fixtures for worker tests: a reply queue."""
+"""Fixtures for worker tests: settings without idle exit, and a reply queue."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from iras.aws import AwsClients
+from iras.config import Settings
 from iras.infra.provision import Resources
 
 
@@ -14,3 +15,10 @@ from iras.infra.provision import Resources
 async def reply_queue(aws: AwsClients, resources: Resources) -> str:
     response = await aws.sqs.create_queue(QueueName=f"iras-replies-{uuid.uuid4().hex[:8]}")
     return str(response["QueueUrl"])
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared settings, with no idle exit: worker tests end a worker by burst mode
+    (the queue is empty) or by `stop()`, and only the idle-exit tests ask for one."""
+    return settings.model_copy(update={"idle_exit_s": 0})

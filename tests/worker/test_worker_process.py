@@ -1,4 +1,4 @@
-"""`iras-worker` as a real process: signals, idle exit, self-termination on EC2."""
+"""`iras-worker` as a real process: signals, idle exit, self-termination on EC2, burst."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from iras.infra.provision import Resources
 from tests.support import collect_results, image_bytes, queue_counts, submit, wait_until
 
 
-def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, *args: str, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "iras.worker"],
+        [sys.executable, "-m", "iras.worker", *args],
         env={
             **os.environ,
             "IRAS_ENDPOINT_URL": str(settings.endpoint_url),
@@ -78,6 +78,28 @@ async def test_idle_worker_exits_and_terminates_its_instance(
     assert state in {"shutting-down", "terminated"}
 
 
+async def test_burst_worker_answers_what_is_queued_then_exits_0(
+    settings: Settings, aws: AwsClients, resources: Resources, reply_queue: str
+) -> None:
+    """`--burst`: work until the queue is empty, exit 0, and leave the instance alone (it
+    did not go idle: it was told to run out of work)."""
+    launched = await aws.ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)
+    instance_id = launched["Instances"][0]["InstanceId"]
+    images = {f"b{i}.jpg": image_bytes(seed=i) for i in range(3)}
+    requests = await submit(aws, settings, resources, images, reply_queue)
+    worker = start_worker(settings, "--burst", IRAS_IDLE_EXIT_S="0", IRAS_INSTANCE_ID=instance_id)
+    try:
+        assert await wait_exit(worker) == 0
+    finally:
+        worker.kill()
+    answered = await collect_results(aws, reply_queue, len(images), timeout_s=10)
+    assert {r.request_id for r in answered} == {r.request_id for r in requests}
+    assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
+    described = await aws.ec2.describe_instances(InstanceIds=[instance_id])
+    state = described["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state not in {"shutting-down", "terminated"}
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -107,5 +129,5 @@ def test_worker_help_documents_it() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "iras.worker", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for phrase in ("SIGTERM", "IRAS_IDLE_EXIT_S", "IRAS_INSTANCE_ID", "--batch-size"):
+    for phrase in ("SIGTERM", "IRAS_IDLE_EXIT_S", "IRAS_INSTANCE_ID", "--batch-size", "--burst"):
         assert phrase in out

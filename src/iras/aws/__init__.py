@@ -1,13 +1,26 @@
-"""Talking to AWS: the clients a process opens once, what their failures look like, the
-batch calls on queues, retrying while AWS is away, and the lean signed path.
+"""Talking to AWS: the clients a process opens once, the interfaces of the per-image calls
+and their two implementations, what failures look like, and retrying while AWS is away.
 
 - `clients`: `open_clients(settings)`, the one place that creates AWS clients.
+- `types`: `ObjectStore` and `MessageQueue`, what IRAS asks of S3 and SQS per image, and
+  `BotocoreClient`, botocore's (untyped) full clients for the rest.
+- `choice`: which implementation makes the per-image calls (`aws_client`).
+- `lean`: those calls signed and sent without botocore's machinery (the default).
+- `boto`: the same on botocore, for what the lean path does not serve.
+- `queues`: SQS's message calls, ten entries a batch, shared by both implementations.
 - `errors`: what an AWS call raises when AWS is away (`AWS_ERRORS`, `UNREACHABLE`).
-- `queues`: SQS batch calls ten entries at a time, and queue depths.
-- `retry`: jittered backoff for the loops that wait for AWS to come back.
-- `lean`: the calls made for every image, signed and sent without botocore's machinery.
+- `retry`: retrying the loops that wait for AWS to come back.
 """
 
-from iras.aws.clients import AwsClient, AwsClients, open_clients
+from iras.aws.clients import AwsClients, open_clients
+from iras.aws.types import BotocoreClient, MessageQueue, ObjectStore, QueueDepth, QueueMessage
 
-__all__ = ["AwsClient", "AwsClients", "open_clients"]
+__all__ = [
+    "AwsClients",
+    "BotocoreClient",
+    "MessageQueue",
+    "ObjectStore",
+    "QueueDepth",
+    "QueueMessage",
+    "open_clients",
+]

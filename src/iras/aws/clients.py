@@ -4,37 +4,52 @@ Every process opens its clients once (`async with open_clients(settings) as aws`
 reuses them for its whole life: a client owns a connection pool, and creating one per
 call costs more than the call. Endpoint, region, retries and pool size come from
 `Settings`; credentials come only from the standard AWS chain.
+
+The per-image calls go through `aws.objects` and `aws.messages`, made on the lean path
+or on botocore as `aws_client` says (`iras.aws.choice`); the rest through botocore's
+full clients, `aws.s3`, `aws.sqs` and `aws.ec2`.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import aioboto3
+import aiobotocore.session
 from botocore.config import Config
 from botocore.handlers import add_expect_header
 
+from iras.aws.boto import BotoMessages, BotoObjects
+from iras.aws.choice import Choice, Endpoints, choose_client
 from iras.aws.lean import Endpoint, S3Objects, SignedHttp, SqsMessages
 from iras.aws.lean.http1 import Http1Client
+from iras.aws.types import BotocoreClient, MessageQueue, ObjectStore
 from iras.config import Settings
+
+log = logging.getLogger(__name__)
 
 #: Extra seconds a read may take beyond the long-poll wait before it counts as stuck.
 _READ_MARGIN_S = 10.0
 
-AwsClient = Any  # aioboto3 clients are generated at run time and carry no static types.
-
 
 @dataclass(frozen=True, slots=True)
 class AwsClients:
-    """The clients one process shares: S3, SQS and EC2 (the calls made for every image
-    on the lean path of `iras.aws.lean`)."""
+    """The clients one process shares.
 
-    s3: AwsClient
-    sqs: AwsClient
-    ec2: AwsClient
+    `objects` (S3's objects) and `messages` (SQS's messages) make the calls of every
+    image; `s3`, `sqs` and `ec2` are botocore's full clients, for everything else:
+    buckets and queues made and removed, queue URLs, the fleet.
+    """
+
+    objects: ObjectStore
+    messages: MessageQueue
+    s3: BotocoreClient
+    sqs: BotocoreClient
+    ec2: BotocoreClient
 
 
 def client_config(settings: Settings, concurrent_long_polls: int = 2) -> Config:
@@ -57,10 +72,10 @@ async def open_clients(
     settings: Settings, concurrent_long_polls: int = 2
 ) -> AsyncIterator[AwsClients]:
     """Open S3, SQS and EC2 clients for the configured endpoint and close them on exit."""
-    session = aioboto3.Session()
+    core = aiobotocore.session.get_session()
+    session = aioboto3.Session(botocore_session=core)
     config = client_config(settings, concurrent_long_polls)
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(object_session(settings, config))
         clients = {
             service: await stack.enter_async_context(
                 session.client(
@@ -72,35 +87,65 @@ async def open_clients(
             )
             for service in ("s3", "sqs", "ec2")
         }
-        send_bodies_at_once(clients["s3"])
-        credentials = await session.get_credentials()
-
-        def signed(service: str) -> SignedHttp:  # one each: their retry switches are separate
-            return SignedHttp(
-                credentials, http, service, settings.region, settings.aws_max_attempts
-            )
-
         s3, sqs = clients["s3"], clients["sqs"]
-        s3_endpoint = Endpoint(
-            s3.meta.endpoint_url.rstrip("/"), path_style=settings.endpoint_url is not None
-        )
-        yield AwsClients(
-            s3=S3Objects(s3, signed("s3"), s3_endpoint),
-            sqs=SqsMessages(sqs, signed("sqs"), sqs.meta.endpoint_url),
-            ec2=clients["ec2"],
+        send_bodies_at_once(s3)
+        choice = choose_client(settings.aws_client, Endpoints.of(s3, sqs), os.environ)
+        log_choice(settings, choice)
+        objects: ObjectStore
+        messages: MessageQueue
+        if choice.kind == "lean":
+            ca_bundle = core.get_config_variable("ca_bundle")
+            http = await stack.enter_async_context(object_session(settings, config, ca_bundle))
+            credentials = await session.get_credentials()
+            objects, messages = lean_clients(settings, http, credentials, s3, sqs)
+        else:
+            objects, messages = BotoObjects(s3), BotoMessages(sqs)
+        yield AwsClients(objects, messages, s3, sqs, clients["ec2"])
+
+
+def lean_clients(
+    settings: Settings,
+    http: Http1Client,
+    credentials: object,
+    s3: BotocoreClient,
+    sqs: BotocoreClient,
+) -> tuple[S3Objects, SqsMessages]:
+    """The lean path's clients, for the endpoints botocore resolved for `s3` and `sqs`."""
+
+    def signed(service: str) -> SignedHttp:  # one each: their retry switches are separate
+        return SignedHttp(credentials, http, service, settings.region, settings.aws_max_attempts)
+
+    s3_endpoint = Endpoint(
+        s3.meta.endpoint_url.rstrip("/"), path_style=settings.endpoint_url is not None
+    )
+    return S3Objects(signed("s3"), s3_endpoint), SqsMessages(signed("sqs"), sqs.meta.endpoint_url)
+
+
+def log_choice(settings: Settings, choice: Choice) -> None:
+    """One line when the choice is not what `aws_client` alone would say."""
+    if choice.lean_unsupported is None or settings.aws_client == "botocore":
+        return
+    if choice.kind == "botocore":
+        log.info("AWS calls made on botocore, not the lean path: %s", choice.lean_unsupported)
+    else:
+        log.warning(
+            "AWS calls made on the lean path (IRAS_AWS_CLIENT=lean), though %s",
+            choice.lean_unsupported,
         )
 
 
-def object_session(settings: Settings, config: Config) -> Http1Client:
-    """The HTTP client of `iras.aws.lean`, with the limits and timeouts of botocore's."""
+def object_session(settings: Settings, config: Config, ca_bundle: str | None) -> Http1Client:
+    """The HTTP client of `iras.aws.lean`, with the limits, timeouts and CA bundle of
+    botocore's."""
     return Http1Client(
         max_connections=config.max_pool_connections,
         connect_timeout_s=settings.aws_connect_timeout_s,
         read_timeout_s=config.read_timeout,
+        ca_bundle=ca_bundle,
     )
 
 
-def send_bodies_at_once(s3: AwsClient) -> None:
+def send_bodies_at_once(s3: BotocoreClient) -> None:
     """Stop botocore from asking `Expect: 100-continue` before each PutObject body.
 
     botocore asks for every body, whatever its size, to spare sending one that S3 would

@@ -20,8 +20,9 @@ import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from iras.aws import AwsClient
+from iras.aws.boto import BotocoreBacked
 from iras.aws.lean import LeanClient
+from iras.aws.types import BotocoreClient, MessageQueue, ObjectStore
 
 #: What an AWS call raises when no answer came from AWS (as opposed to a refusal in one).
 UNREACHABLE: tuple[type[Exception], ...] = (BotoCoreError, aiohttp.ClientError, OSError)
@@ -29,20 +30,27 @@ UNREACHABLE: tuple[type[Exception], ...] = (BotoCoreError, aiohttp.ClientError, 
 AWS_ERRORS: tuple[type[Exception], ...] = (*UNREACHABLE, ClientError)
 
 
-def fail_fast_when_unreachable(client: AwsClient) -> None:
-    """Make `client` raise at once when it cannot connect, instead of retrying.
+def fail_fast_when_unreachable(*clients: ObjectStore | MessageQueue | BotocoreClient) -> None:
+    """Make `clients` raise at once when they cannot connect, instead of retrying.
 
     botocore retries a failed connect (refused, timed out, no route) like any transient
     error, with sleeps of up to 2^attempt seconds. A caller with its own plan (answer
     503 now, or back off in its own loop) is better served by the error itself. Other
     errors, such as a pooled connection the server closed, are still retried as before.
-    `S3Objects` and `SqsMessages` (the calls made for every image, on their own path)
-    have a switch for the same, and hand every other call to the botocore client they wrap.
+    The lean path's clients have a switch for the same; botocore's, and the
+    implementations made on them, get a `needs-retry` handler.
     """
-    if isinstance(client, LeanClient):
-        client.retry_unreachable = False
-    service = client.meta.service_model.service_id.hyphenize()
-    client.meta.events.register_first(f"needs-retry.{service}", _raise_when_unreachable)
+    for client in clients:
+        if isinstance(client, LeanClient):
+            client.retry_unreachable = False
+            continue
+        botocore_client: BotocoreClient = (
+            client.client if isinstance(client, BotocoreBacked) else client
+        )
+        service = botocore_client.meta.service_model.service_id.hyphenize()
+        botocore_client.meta.events.register_first(
+            f"needs-retry.{service}", _raise_when_unreachable, unique_id=f"iras-fail-fast-{service}"
+        )
 
 
 def _raise_when_unreachable(caught_exception: Exception | None = None, **_: Any) -> None:

@@ -1,19 +1,27 @@
-"""SQS batch calls, ten entries at a time, with the entries that failed reported back.
+"""SQS's message calls as `MessageQueue` methods, whichever way each call is sent.
 
 Every SQS call costs a round trip (and on the embedded AWS ~7.5 ms of its CPU), so IRAS
 sends, deletes and changes visibility in batches of ten, the most SQS allows. A batch
 call can succeed for some entries and fail for others; callers get the failures back and
 decide (a message not deleted is simply delivered again).
+
+`SqsCalls` holds what both implementations share, the parameters of each call and the
+reading of its answer, in the JSON shapes of SQS's JSON protocol (which are botocore's
+parameters and results too); a subclass only says how one call is made (`_request`): on
+the lean path (`iras.aws.lean.sqs`) or on botocore (`iras.aws.boto`).
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from iras.aws import AwsClient
+from botocore import xform_name
+
+from iras.aws.types import QueueDepth, QueueMessage
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +30,8 @@ SQS_BATCH_LIMIT = 10
 
 #: Error codes SQS gives for a queue that does not exist (the JSON and the query protocol).
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+_DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
 T = TypeVar("T")
 
@@ -32,66 +42,90 @@ def chunked(items: Sequence[T], size: int = SQS_BATCH_LIMIT) -> Iterator[Sequenc
         yield items[start : start + size]
 
 
-async def queue_depth(sqs: AwsClient, queue_url: str) -> tuple[int, int]:
-    """(visible, in flight) messages of a queue, as SQS approximates them."""
-    response = await sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )
-    attributes = response["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
+class SqsCalls(abc.ABC):
+    """A `MessageQueue` made of SQS calls; subclasses make each call (`_request`)."""
 
+    @abc.abstractmethod
+    async def _request(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Make one SQS call (`operation` as SQS names it: "ReceiveMessage") with `params`;
+        return its result. Both in the JSON shapes SQS and botocore share."""
 
-async def send_batch(sqs: AwsClient, queue_url: str, bodies: Sequence[str]) -> list[int]:
-    """Send `bodies` to `queue_url`; return the indexes of those that were not sent."""
-    return await _batched(
-        sqs.send_message_batch,
-        queue_url,
-        [{"MessageBody": body} for body in bodies],
-    )
+    async def send_batch(self, queue_url: str, bodies: Sequence[str]) -> list[int]:
+        entries = [{"MessageBody": body} for body in bodies]
+        return await self._batched("SendMessageBatch", queue_url, entries)
 
-
-async def delete_batch(sqs: AwsClient, queue_url: str, receipt_handles: Sequence[str]) -> list[int]:
-    """Delete messages by receipt handle; return the indexes of those not deleted."""
-    return await _batched(
-        sqs.delete_message_batch,
-        queue_url,
-        [{"ReceiptHandle": handle} for handle in receipt_handles],
-    )
-
-
-async def change_visibility_batch(
-    sqs: AwsClient, queue_url: str, receipt_handles: Sequence[str], timeout_s: int
-) -> list[int]:
-    """Set the visibility timeout of held messages (0 hands them back at once)."""
-    return await _batched(
-        sqs.change_message_visibility_batch,
-        queue_url,
-        [{"ReceiptHandle": handle, "VisibilityTimeout": timeout_s} for handle in receipt_handles],
-    )
-
-
-async def _batched(call: Any, queue_url: str, entries: list[dict[str, Any]]) -> list[int]:
-    """Make one call per ten entries, concurrently; the indexes of failed entries, sorted."""
-
-    async def one_call(offset: int, chunk: Sequence[dict[str, Any]]) -> list[int]:
-        numbered = [{"Id": str(offset + i), **entry} for i, entry in enumerate(chunk)]
-        response = await call(QueueUrl=queue_url, Entries=numbered)
-        failures = response.get("Failed", [])
-        for failure in failures:
-            log.warning(
-                "SQS %s entry failed on %s: %s %s",
-                call.__name__,
-                queue_url,
-                failure.get("Code"),
-                failure.get("Message"),
+    async def receive(
+        self,
+        queue_url: str,
+        *,
+        max_messages: int = 10,
+        wait_s: int | None = None,
+        visibility_timeout_s: int | None = None,
+    ) -> list[QueueMessage]:
+        params: dict[str, Any] = {
+            "QueueUrl": queue_url,
+            "MaxNumberOfMessages": max_messages,
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+        }
+        if wait_s is not None:
+            params["WaitTimeSeconds"] = wait_s
+        if visibility_timeout_s is not None:
+            params["VisibilityTimeout"] = visibility_timeout_s
+        response = await self._request("ReceiveMessage", params)
+        return [
+            QueueMessage(
+                body=raw.get("Body", ""),
+                receipt_handle=raw["ReceiptHandle"],
+                message_id=raw.get("MessageId", ""),
+                receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
             )
-        return [int(failure["Id"]) for failure in failures]
+            for raw in response.get("Messages", ())
+        ]
 
-    calls = (
-        one_call(index * SQS_BATCH_LIMIT, chunk) for index, chunk in enumerate(chunked(entries))
-    )
-    return sorted(i for failed in await asyncio.gather(*calls) for i in failed)
+    async def delete_batch(self, queue_url: str, receipt_handles: Sequence[str]) -> list[int]:
+        entries = [{"ReceiptHandle": handle} for handle in receipt_handles]
+        return await self._batched("DeleteMessageBatch", queue_url, entries)
+
+    async def change_visibility_batch(
+        self, queue_url: str, receipt_handles: Sequence[str], timeout_s: int
+    ) -> list[int]:
+        entries = [
+            {"ReceiptHandle": handle, "VisibilityTimeout": timeout_s} for handle in receipt_handles
+        ]
+        return await self._batched("ChangeMessageVisibilityBatch", queue_url, entries)
+
+    async def depth(self, queue_url: str) -> QueueDepth:
+        params = {"QueueUrl": queue_url, "AttributeNames": _DEPTH_ATTRIBUTES}
+        attributes = (await self._request("GetQueueAttributes", params))["Attributes"]
+        return QueueDepth(
+            visible=int(attributes["ApproximateNumberOfMessages"]),
+            in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    async def _batched(
+        self, operation: str, queue_url: str, entries: list[dict[str, Any]]
+    ) -> list[int]:
+        """One call per ten entries, concurrently; the indexes of failed entries, sorted."""
+
+        async def one_call(offset: int, chunk: Sequence[dict[str, Any]]) -> list[int]:
+            numbered = [{"Id": str(offset + i), **entry} for i, entry in enumerate(chunk)]
+            response = await self._request(operation, {"QueueUrl": queue_url, "Entries": numbered})
+            failures = response.get("Failed", ())
+            for failure in failures:
+                log.warning(
+                    "SQS %s entry failed on %s: %s %s",
+                    xform_name(operation),
+                    queue_url,
+                    failure.get("Code"),
+                    failure.get("Message"),
+                )
+            return sorted(int(failure["Id"]) for failure in failures)
+
+        if not entries:
+            return []
+        if len(entries) <= SQS_BATCH_LIMIT:  # the usual case: no task for a single call
+            return await one_call(0, entries)
+        calls = (
+            one_call(index * SQS_BATCH_LIMIT, chunk) for index, chunk in enumerate(chunked(entries))
+        )
+        return sorted(i for failed in await asyncio.gather(*calls) for i in failed)

@@ -1,4 +1,5 @@
-"""The `iras` command: one subcommand per module in this package.
+"""The commands: `iras`, one subcommand per module in this package, and `iras-worker`
+(`worker`, a program of its own: what an app-tier instance runs).
 
 Each subcommand module offers `register(subparsers)`, which adds its parser and sets
 `run` (a function of the parsed arguments returning an exit code) as a default.

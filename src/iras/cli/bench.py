@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from iras import extras
 from iras.client.files import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -244,6 +245,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise BenchError("--pid measures a running service: give its --url too")
     if args.url and (args.min_workers is not None or args.max_workers is not None):
         raise BenchError("--min-workers/--max-workers apply to the service bench starts, not --url")
+    if not args.url:  # the model in this process, or an `iras serve` of its own
+        needer = "--model-only" if args.model_only else "a run without --url (its own iras serve)"
+        problem = extras.check(needer, "worker" if args.model_only else "local")
+        if problem is not None:
+            raise BenchError(problem)
 
 
 def _serve_args(args: argparse.Namespace) -> list[str]:

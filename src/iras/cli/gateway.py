@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--static-dir",
         type=Path,
-        help="folder of the live page (default: the checkout's static/)",
+        help="folder of the live page (default: the one shipped in the package)",
     )
     parser.set_defaults(run=run)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from iras.config.loading import load_settings
 from iras.model import ImageError, ModelError, Outcome
+from iras.model.errors import require_model_packages
 from iras.model.pipeline import pipelined
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
     )
     try:
+        require_model_packages()
         from iras.model.registry import load_configured  # the engine loads here, not for --help
 
         classifier = load_configured(settings)

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 
+from iras import extras
 from iras.cli.gateway import KEEP_ALIVE_S
 from iras.config.loading import load_settings
 
@@ -45,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    # Workers here, and the embedded AWS unless an endpoint is configured: without the
+    # extra that brings them, one line now rather than tracebacks from every process.
+    problem = extras.check("iras serve", "worker" if settings.endpoint_url else "local")
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
     # Imported here, not at the top: `iras predict` should not pay for a web server.
     import uvicorn
 
@@ -53,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from iras.runtime import freeze_startup_objects
     from iras.web import create_app
 
-    settings = load_settings()
     with contextlib.ExitStack() as stack:
         endpoint = settings.endpoint_url or stack.enter_context(embedded_aws(args.aws_port))
         # Short long polls on one machine: a worker being scaled in (or Ctrl-C) waits for

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Sequence
 
 from iras import runtime
 from iras.aws import AwsClients, open_clients
 from iras.aws.errors import UNREACHABLE
-from iras.aws.retry import backoff_s
+from iras.aws.retry import retry_while_away
 from iras.config import Settings
 from iras.config.loading import load_settings
 from iras.infra.provision import find_queue_url
 from iras.model import ModelError
+from iras.model.errors import require_model_packages
 from iras.runtime import freeze_startup_objects
 from iras.worker.instance import InstanceIdError, resolve_instance_id, terminate_instance
 from iras.worker.worker import ExitReason, Worker
@@ -44,6 +45,8 @@ deletes the request. On SIGTERM or SIGINT it stops receiving, hands back request
 not started, finishes the batch in hand and exits 0. With nothing to do for
 IRAS_IDLE_EXIT_S seconds it exits by itself and, when it knows its EC2 instance
 (IRAS_INSTANCE_ID, or 'auto' for the metadata service), terminates that instance.
+With --burst it works until the queue is empty and nothing is in hand, then exits 0
+(and leaves its instance alone).
 
 Every setting is an IRAS_* environment variable (see the README's configuration table);
 the options below override the most common ones. AWS credentials come from the standard
@@ -75,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--instance-id", help="EC2 instance to terminate on idle exit, or 'auto' (IRAS_INSTANCE_ID)"
     )
     parser.add_argument("--name", dest="worker_name", help="name put in results (IRAS_WORKER_NAME)")
+    parser.add_argument(
+        "--burst", action="store_true", help="process what is queued, then exit 0 once it is empty"
+    )
     return parser
 
 
@@ -88,9 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    settings = load_settings(**vars(args))
+    options = vars(args)
+    burst = options.pop("burst")  # how this run ends, not a setting
+    settings = load_settings(**options)
     try:
-        return runtime.run(run_worker(settings))
+        return runtime.run(run_worker(settings, burst=burst))
     except _CANNOT_START as error:
         log.error("%s", error)
         return 1
@@ -107,28 +115,25 @@ async def wait_for_request_queue(aws: AwsClients, settings: Settings) -> str | N
     AWS (a refusal, a missing queue) are not waited out: they will not change.
     """
     patience_s = max(settings.idle_exit_s, MIN_STARTUP_WAIT_S) if settings.idle_exit_s else None
-    give_up_at = time.monotonic() + patience_s if patience_s else float("inf")
-    attempt = 0
-    while True:
-        try:
-            return await find_queue_url(aws.sqs, settings.request_queue)
-        except UNREACHABLE as error:
-            attempt += 1
-            delay_s = backoff_s(attempt, cap_s=5.0)
-            if time.monotonic() + delay_s > give_up_at:
-                raise
-            log.warning("AWS unreachable (%s); trying again in %.1f s", error, delay_s)
-            await asyncio.sleep(delay_s)
+    return await retry_while_away(
+        functools.partial(find_queue_url, aws.sqs, settings.request_queue),
+        on=UNREACHABLE,
+        failed="AWS unreachable",
+        logger=log,
+        timeout_s=patience_s,
+        wait_max_s=5.0,
+    )
 
 
 def _exit_now(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-async def run_worker(settings: Settings) -> int:
-    """Load the model while connecting to AWS, work, terminate the own instance after an
-    idle exit. The two start-up halves overlap because a cold start is what a request
-    arriving at an empty fleet waits for."""
+async def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    """Load the model while connecting to AWS, work (with `burst`, until the queue is
+    empty), terminate the own instance after an idle exit. The two start-up halves overlap
+    because a cold start is what a request arriving at an empty fleet waits for."""
+    require_model_packages()  # one line, not a traceback, without the worker extra
     from iras.model.registry import load_configured  # the engine loads here, not for --help
 
     loading = asyncio.create_task(asyncio.to_thread(load_configured, settings))
@@ -146,6 +151,7 @@ async def run_worker(settings: Settings) -> int:
             classifier,
             request_queue_url=queue_url,
             name=settings.worker_name or instance_id or f"{socket.gethostname()}:{os.getpid()}",
+            burst=burst,
         )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -152,7 +152,13 @@ class Settings(BaseSettings):
         description="A worker with nothing to do for this long exits (0 = never).",
     )
     shutdown_grace_s: float = Field(
-        30.0, ge=0, description="Longest a stopping worker waits for its batch in hand to finish."
+        30.0,
+        ge=0,
+        description=(
+            "Longest a stopping worker takes, all its steps together (receives in flight, the "
+            "batch in hand, its publishing); what still runs then is cancelled. Handing back "
+            "the requests it had not started is allowed 2 s past it."
+        ),
     )
     instance_id: str | None = Field(
         None,
@@ -311,6 +317,14 @@ class Settings(BaseSettings):
         5, ge=1, le=20, description="Attempts per AWS call (botocore standard retry mode)."
     )
     aws_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout to AWS.")
+    aws_client: Literal["auto", "lean", "botocore"] = Field(
+        "auto",
+        description=(
+            "What makes the per-image S3 and SQS calls: lean (IRAS's own signed HTTP "
+            "calls, ~10x cheaper), botocore, or auto: lean, unless an HTTP(S) proxy or FIPS "
+            "or dual-stack endpoints are configured, which only botocore honours."
+        ),
+    )
     aws_deadline_s: float = Field(
         5.0,
         gt=0,

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from iras.aws import AwsClient
+from iras.aws import BotocoreClient
 from iras.config import Settings
 from iras.infra.app_tier import worker_instance_spec, worker_user_data
 
@@ -73,7 +73,7 @@ def content_digest(data: dict[str, object]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-async def ensure_launch_template(ec2: AwsClient, settings: Settings) -> LaunchTemplate:
+async def ensure_launch_template(ec2: BotocoreClient, settings: Settings) -> LaunchTemplate:
     """Create the template, add a default version when the settings changed, or do nothing."""
     name = launch_template_name(settings)
     data = launch_template_data(settings)
@@ -99,7 +99,7 @@ async def ensure_launch_template(ec2: AwsClient, settings: Settings) -> LaunchTe
     return LaunchTemplate(name, current["LaunchTemplateId"], version, "updated")
 
 
-async def default_version(ec2: AwsClient, name: str) -> dict[str, Any] | None:
+async def default_version(ec2: BotocoreClient, name: str) -> dict[str, Any] | None:
     """The default version of template `name` as EC2 describes it, or None when missing."""
     try:
         response = await ec2.describe_launch_template_versions(
@@ -113,7 +113,7 @@ async def default_version(ec2: AwsClient, name: str) -> dict[str, Any] | None:
     return dict(versions[0]) if versions else None
 
 
-async def delete_launch_template(ec2: AwsClient, name: str) -> bool:
+async def delete_launch_template(ec2: BotocoreClient, name: str) -> bool:
     """Delete template `name` with all its versions; False when there was none."""
     try:
         await ec2.delete_launch_template(LaunchTemplateName=name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from iras.aws import AwsClient, AwsClients
+from iras.aws import AwsClients, BotocoreClient
 from iras.aws.queues import MISSING_QUEUE_CODES
 from iras.config import Settings
 from iras.messages import REQUEST_MAX_MESSAGE_BYTES
@@ -72,7 +72,7 @@ async def provision(settings: Settings, aws: AwsClients) -> Resources:
     )
 
 
-async def ensure_bucket(s3: AwsClient, bucket: str, region: str) -> None:
+async def ensure_bucket(s3: BotocoreClient, bucket: str, region: str) -> None:
     """Create `bucket` unless it exists; block public access and encrypt it at rest."""
     try:
         await s3.head_bucket(Bucket=bucket)
@@ -101,7 +101,7 @@ async def ensure_bucket(s3: AwsClient, bucket: str, region: str) -> None:
     )
 
 
-async def ensure_queue(sqs: AwsClient, name: str, attributes: dict[str, str]) -> str:
+async def ensure_queue(sqs: BotocoreClient, name: str, attributes: dict[str, str]) -> str:
     """Create queue `name` with `attributes`, or bring an existing one in line; return its URL."""
     url = await find_queue_url(sqs, name)
     if url is None:
@@ -112,7 +112,7 @@ async def ensure_queue(sqs: AwsClient, name: str, attributes: dict[str, str]) ->
     return url
 
 
-async def find_queue_url(sqs: AwsClient, name: str) -> str | None:
+async def find_queue_url(sqs: BotocoreClient, name: str) -> str | None:
     """The URL of queue `name`, or None when there is no such queue."""
     try:
         response = await sqs.get_queue_url(QueueName=name)
@@ -123,6 +123,6 @@ async def find_queue_url(sqs: AwsClient, name: str) -> str | None:
     return str(response["QueueUrl"])
 
 
-async def queue_arn(sqs: AwsClient, url: str) -> str:
+async def queue_arn(sqs: BotocoreClient, url: str) -> str:
     response = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return str(response["Attributes"]["QueueArn"])

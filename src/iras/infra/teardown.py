@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from iras.aws import AwsClient, AwsClients
+from iras.aws import AwsClients, BotocoreClient
 from iras.aws.queues import MISSING_QUEUE_CODES
 from iras.config import Settings
 from iras.infra.launch_template import default_version, delete_launch_template, launch_template_name
@@ -109,7 +109,7 @@ async def tear_down(plan: TeardownPlan, aws: AwsClients, settings: Settings) -> 
         await delete_bucket(aws.s3, bucket.name)
 
 
-async def reply_queues(sqs: AwsClient, prefix: str) -> dict[str, str]:
+async def reply_queues(sqs: BotocoreClient, prefix: str) -> dict[str, str]:
     """The gateways' reply queues, by name: every queue named `<prefix>-...`."""
     found: dict[str, str] = {}
     token: str | None = None
@@ -124,7 +124,7 @@ async def reply_queues(sqs: AwsClient, prefix: str) -> dict[str, str]:
             return found
 
 
-async def inspect_bucket(s3: AwsClient, name: str) -> Bucket | None:
+async def inspect_bucket(s3: BotocoreClient, name: str) -> Bucket | None:
     """The bucket with a count of its objects (up to one page), or None when missing."""
     try:
         page = await s3.list_object_versions(Bucket=name, MaxKeys=_PAGE)
@@ -136,7 +136,7 @@ async def inspect_bucket(s3: AwsClient, name: str) -> Bucket | None:
     return Bucket(name, count, bool(page.get("IsTruncated")))
 
 
-async def delete_bucket(s3: AwsClient, name: str) -> None:
+async def delete_bucket(s3: BotocoreClient, name: str) -> None:
     """Empty the bucket (every version and delete marker) and delete it."""
     try:
         while True:

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from iras.aws import AwsClient
+from iras.aws import MessageQueue
 from iras.aws.errors import AWS_ERRORS
-from iras.aws.queues import queue_depth
-from iras.aws.retry import backoff_s
+from iras.aws.retry import retry_while_away
 from iras.config import Settings
 from iras.scaler.fleet import (
     LIVE_STATES,
@@ -92,14 +91,14 @@ class Scaler:
     def __init__(
         self,
         settings: Settings,
-        sqs: AwsClient,
+        messages: MessageQueue,
         request_queue_url: str,
         fleet: Ec2Fleet,
         runner: LocalInstanceRunner | None,
         arriving: Callable[[], int] = lambda: 0,
     ) -> None:
         self._settings = settings
-        self._sqs = sqs
+        self._messages = messages
         self._queue_url = request_queue_url
         self._fleet = fleet
         self._runner = runner
@@ -123,36 +122,35 @@ class Scaler:
 
         A failed step (AWS away, a fleet misconfigured) is logged and tried again after a
         backoff that grows while the failures last; uploads do not cut it short, since
-        each would only fail again.
+        each would only fail again. Uploads that come meanwhile are seen by the step
+        that follows, which is why each step forgets the nudges before it.
         """
-        failures = 0
-        while True:
-            wait_s = self._settings.scaler_interval_s
-            try:
-                decision = await self.step()
-                failures = 0
-                if decision.recheck_in_s is not None:  # a cooldown ends before the period
-                    wait_s = min(wait_s, decision.recheck_in_s)
-            except Exception as error:  # the scaler must outlive any outage
-                failures += 1
-                wait_s += backoff_s(failures, cap_s=30.0)
-                log.warning(
-                    "scaler step failed (%r); again in %.1f s",
-                    error,
-                    wait_s,
-                    exc_info=not isinstance(error, (*AWS_ERRORS, FleetConfigError)),
-                )
-                await asyncio.sleep(wait_s)
-                self._wake.clear()
-                continue
+        interval_s = self._settings.scaler_interval_s
+        while True:  # the scaler must outlive any outage: every failure is retried
+            decision = await retry_while_away(
+                self._step_afresh,
+                on=Exception,
+                failed="scaler step failed",
+                logger=log,
+                traceback_unless=(*AWS_ERRORS, FleetConfigError),
+                wait_initial_s=interval_s,
+                wait_max_s=30.0,
+            )
+            wait_s = interval_s
+            if decision.recheck_in_s is not None:  # a cooldown ends before the period
+                wait_s = min(wait_s, decision.recheck_in_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
-            self._wake.clear()
+
+    async def _step_afresh(self) -> Decision:
+        """A step that a nudge from now on (during it, or a wait after it) wakes again."""
+        self._wake.clear()
+        return await self.step()
 
     async def step(self) -> Decision:
         """One observe-decide-act round."""
         async with self._lock:
-            visible, in_flight = await queue_depth(self._sqs, self._queue_url)
+            visible, in_flight = await self._messages.depth(self._queue_url)
             instances = await self._fleet.instances()
             live = [i for i in instances if i.state in LIVE_STATES]
             observation = Observation(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from iras.aws import AwsClient
+from iras.aws import BotocoreClient
 from iras.config import Settings
 from iras.infra.app_tier import worker_instance_spec, worker_user_data
 
@@ -54,7 +54,7 @@ def next_names(prefix: str, taken: set[str], count: int) -> list[str]:
 class Ec2Fleet:
     """App-tier instances of one IRAS deployment."""
 
-    def __init__(self, ec2: AwsClient, settings: Settings) -> None:
+    def __init__(self, ec2: BotocoreClient, settings: Settings) -> None:
         self._ec2 = ec2
         self._settings = settings
 

@@ -7,6 +7,7 @@ their own.
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,8 +26,12 @@ from iras.web.metrics import GatewayMetrics, RequestMetrics
 from iras.web.routes import classify, course, jobs, ops, results
 from iras.web.uploads import BodySizeLimit
 
-#: The live page, in the repository's top-level `static/` folder.
-DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[3] / "static"
+#: The live page, package data of `iras` (`iras/static`), found the same way wherever
+#: the package is: in the checkout `src/iras/static` is a symlink to the top-level
+#: `static/`, the page's one copy, which an editable install (`./dev`) thus serves as it
+#: is; a wheel (`pip install .`, the web image) holds a copy of its files. IRAS installs
+#: only as files on disk (not zipped), so the resource is a real folder.
+DEFAULT_STATIC_DIR = Path(str(importlib.resources.files("iras") / "static"))
 
 #: Long polls the gateway keeps open at once (reply listener), for the connection pool.
 _GATEWAY_LONG_POLLS = 4
@@ -50,8 +55,7 @@ def create_app(
         async with open_clients(settings, concurrent_long_polls=_GATEWAY_LONG_POLLS) as aws:
             # An upload answers 503 at once rather than wait on an endpoint that refuses
             # connections; the gateway's loops back off by themselves.
-            fail_fast_when_unreachable(aws.s3)
-            fail_fast_when_unreachable(aws.sqs)
+            fail_fast_when_unreachable(aws.objects, aws.messages, aws.s3, aws.sqs)
             gateway = Gateway(settings, aws, metrics)
             app.state.gateway = gateway
             await gateway.start()

@@ -25,8 +25,7 @@ from typing import Any
 
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
-from iras.aws.queues import queue_depth, send_batch
-from iras.aws.retry import backoff_s
+from iras.aws.retry import retry_while_away
 from iras.config import Settings
 from iras.infra.provision import find_queue_url
 from iras.scaler.controller import Scaler, scaling_config
@@ -96,21 +95,19 @@ class Gateway:
             )
 
     async def _connect(self) -> None:
-        attempt = 0
-        while not self.ready.is_set():
-            try:
-                await self._try_connect()
-            except Exception as error:  # connecting never gives up: AWS may come back
-                attempt += 1
-                self.not_ready_reason = str(error) or repr(error)
-                delay_s = backoff_s(attempt, cap_s=5.0)
-                log.warning(
-                    "gateway not ready (%r); retrying in %.1f s",
-                    error,
-                    delay_s,
-                    exc_info=not isinstance(error, (*AWS_ERRORS, LookupError)),
-                )
-                await asyncio.sleep(delay_s)
+        await retry_while_away(
+            self._try_connect,
+            on=self._not_ready_because,
+            failed="gateway not ready",
+            logger=log,
+            traceback_unless=(*AWS_ERRORS, LookupError),
+            wait_max_s=5.0,
+        )
+
+    def _not_ready_because(self, error: Exception) -> bool:
+        """Retry every failure to connect (AWS may come back), saying why in `/readyz`."""
+        self.not_ready_reason = str(error) or repr(error)
+        return True
 
     async def _try_connect(self) -> None:
         settings, sqs = self.settings, self.aws.sqs
@@ -124,7 +121,7 @@ class Gateway:
         reply_url = await create_reply_queue(sqs, self.reply_queue_name)
         self.reply_queue_url = reply_url
         self._sender = BatchingSender(
-            functools.partial(send_batch, sqs, request_url),
+            functools.partial(self.aws.messages.send_batch, request_url),
             settings.send_batch_wait_ms / 1000.0,
             companions=lambda: self.submitter.storing if self.submitter else 0,
         )
@@ -141,7 +138,12 @@ class Gateway:
                 )
             submitter = self.submitter
             self.scaler = Scaler(
-                settings, sqs, request_url, fleet, runner, arriving=lambda: submitter.arriving
+                settings,
+                self.aws.messages,
+                request_url,
+                fleet,
+                runner,
+                arriving=lambda: submitter.arriving,
             )
             # One look before ready: /v1/scaler's timeline starts from the fleet as found,
             # not from whatever the first uploads have already set in motion.
@@ -150,7 +152,9 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.scaler.run(), name="scaler"))
         self._tasks.append(
             asyncio.create_task(
-                listen_for_replies(sqs, reply_url, settings.receive_wait_s, self._deliver),
+                listen_for_replies(
+                    self.aws.messages, reply_url, settings.receive_wait_s, self._deliver
+                ),
                 name="reply-listener",
             )
         )
@@ -201,22 +205,24 @@ class Gateway:
             self._drained_unlogged = 0
 
     async def _sample_queues(self) -> None:
+        while True:  # the sampler must outlive any outage: every failure is retried
+            await retry_while_away(
+                self._sample_queues_once,
+                on=Exception,
+                failed="sampling queue depths failed",
+                logger=log,
+                wait_initial_s=QUEUE_SAMPLE_PERIOD_S,
+                wait_max_s=30.0,
+            )
+            await asyncio.sleep(QUEUE_SAMPLE_PERIOD_S)
+
+    async def _sample_queues_once(self) -> None:
         queues = {"requests": self.request_queue_url, "dead_letter": self.dead_letter_queue_url}
-        failures = 0
-        while True:
-            delay_s = QUEUE_SAMPLE_PERIOD_S
-            try:
-                for label, url in queues.items():
-                    if url is not None:
-                        visible, in_flight = await self._queue_depth(label, url)
-                        self.metrics.queue_messages.labels(label, "visible").set(visible)
-                        self.metrics.queue_messages.labels(label, "in_flight").set(in_flight)
-                failures = 0
-            except Exception as error:  # the sampler must outlive any outage
-                failures += 1
-                delay_s += backoff_s(failures, cap_s=30.0)
-                log.warning("sampling queue depths failed (%r); again in %.1f s", error, delay_s)
-            await asyncio.sleep(delay_s)
+        for label, url in queues.items():
+            if url is not None:
+                visible, in_flight = await self._queue_depth(label, url)
+                self.metrics.queue_messages.labels(label, "visible").set(visible)
+                self.metrics.queue_messages.labels(label, "in_flight").set(in_flight)
 
     async def _queue_depth(self, label: str, url: str) -> tuple[int, int]:
         """The request queue's depth as the scaler last saw it (it looks every second), so
@@ -224,4 +230,4 @@ class Gateway:
         last = self.scaler.last if self.scaler is not None else None
         if label == "requests" and last is not None:
             return last.backlog, last.in_flight
-        return await queue_depth(self.aws.sqs, url)
+        return await self.aws.messages.depth(url)

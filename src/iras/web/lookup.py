@@ -77,9 +77,7 @@ def job_json(job: Job, *, with_results: bool = True) -> dict[str, Any]:
 
 async def _read_json(aws: AwsClients, bucket: str, key: str) -> ResultJson | None:
     try:
-        response = await aws.s3.get_object(Bucket=bucket, Key=key)
-        async with response["Body"] as stream:
-            data = json.loads(await stream.read())
+        data = json.loads(await aws.objects.get(bucket, key))
     except ClientError as error:
         if error.response["Error"]["Code"] in _MISSING:
             return None

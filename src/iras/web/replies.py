@@ -23,9 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iras.aws import AwsClient
-from iras.aws.queues import delete_batch
-from iras.aws.retry import backoff_s
+from iras.aws import BotocoreClient, MessageQueue
+from iras.aws.retry import retry_while_away
 from iras.web.sender import BatchingSender
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ REPLY_QUEUE_ATTRIBUTES = {"MessageRetentionPeriod": str(24 * 3600), "VisibilityT
 _QUEUE_EXISTS_CODES = {"QueueAlreadyExists", "QueueNameExists"}
 
 
-async def create_reply_queue(sqs: AwsClient, name: str) -> str:
+async def create_reply_queue(sqs: BotocoreClient, name: str) -> str:
     """Create this gateway's reply queue, or find it again; results older than a day are of
     no use.
 
@@ -63,7 +62,7 @@ async def create_reply_queue(sqs: AwsClient, name: str) -> str:
     return str(response["QueueUrl"])
 
 
-async def delete_reply_queue(sqs: AwsClient, url: str) -> None:
+async def delete_reply_queue(sqs: BotocoreClient, url: str) -> None:
     try:
         await sqs.delete_queue(QueueUrl=url)
     except (BotoCoreError, ClientError) as error:
@@ -71,7 +70,7 @@ async def delete_reply_queue(sqs: AwsClient, url: str) -> None:
 
 
 async def listen_for_replies(
-    sqs: AwsClient,
+    messages: MessageQueue,
     url: str,
     wait_s: int,
     deliver: Callable[[ResultJson], object],
@@ -79,41 +78,33 @@ async def listen_for_replies(
 ) -> None:
     """Long-poll `url` with `pollers` concurrent receives until cancelled."""
     deleter = BatchingSender(
-        functools.partial(delete_batch, sqs, url), DELETE_WAIT_S, what="deleting replies"
+        functools.partial(messages.delete_batch, url), DELETE_WAIT_S, what="deleting replies"
     )
     try:
-        await asyncio.gather(*(_poll(sqs, url, wait_s, deliver, deleter) for _ in range(pollers)))
+        polls = (_poll(messages, url, wait_s, deliver, deleter) for _ in range(pollers))
+        await asyncio.gather(*polls)
     finally:
         await deleter.close()
 
 
 async def _poll(
-    sqs: AwsClient,
+    messages: MessageQueue,
     url: str,
     wait_s: int,
     deliver: Callable[[ResultJson], object],
     deleter: BatchingSender,
 ) -> None:
-    failures = 0
-    while True:
-        try:
-            response = await sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
-            )
-        except Exception as error:  # the listener must outlive any one bad call
-            failures += 1
-            delay_s = backoff_s(failures)
-            log.warning("receiving replies failed (%r); retrying in %.1f s", error, delay_s)
-            await asyncio.sleep(delay_s)
-            continue
-        failures = 0
-        messages = response.get("Messages", [])
-        for message in messages:
-            result = _parse(message.get("Body", ""))
+    receive = functools.partial(messages.receive, url, max_messages=10, wait_s=wait_s)
+    while True:  # the listener must outlive any outage: every failure is retried
+        received = await retry_while_away(
+            receive, on=Exception, failed="receiving replies failed", logger=log
+        )
+        for message in received:
+            result = _parse(message.body)
             if result is not None:
                 deliver(result)
         # A failed delete is logged: those replies come again and are ignored as duplicates.
-        deleter.add([m["ReceiptHandle"] for m in messages], wait=False)
+        deleter.add([m.receipt_handle for m in received], wait=False)
 
 
 def _parse(body: str) -> ResultJson | None:

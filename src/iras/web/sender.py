@@ -4,7 +4,7 @@ A hundred users uploading at once would cost a hundred SendMessage calls; gather
 few milliseconds they cost ten. Each item is paired with a future, flushed when ten are
 waiting, when nothing else is on its way, or `wait_s` after the first, and every future
 of a failed call gets the error (the batcher of Ray Serve, applied to SQS). It knows
-nothing of what it sends: `call` is a batch call (`iras.aws.queues.send_batch` on one queue,
+nothing of what it sends: `call` is a batch call (`MessageQueue.send_batch` on one queue,
 say) that returns the indexes of the items it could not handle.
 
 Waiting only pays when company is coming, so `companions()` says how many items are on

@@ -126,11 +126,11 @@ class Submitter:
         )
 
     async def _store_image(self, ref: RequestRef, upload: ImageFile) -> None:
-        await self._aws.s3.put_object(
-            Bucket=self._settings.input_bucket,
-            Key=input_key(ref.request_id),
-            Body=upload.blob,
-            ContentType=upload.info.media_type,
+        await self._aws.objects.put(
+            self._settings.input_bucket,
+            input_key(ref.request_id),
+            upload.blob,
+            content_type=upload.info.media_type,
         )
 
     async def _store_manifest(self, job_id: str, refs: list[RequestRef], owner: str | None) -> None:
@@ -139,9 +139,9 @@ class Submitter:
             "owner": owner,
             "requests": [{"request_id": ref.request_id, "name": ref.name} for ref in refs],
         }
-        await self._aws.s3.put_object(
-            Bucket=self._settings.output_bucket,
-            Key=job_key(job_id),
-            Body=json.dumps(manifest).encode(),
-            ContentType="application/json",
+        await self._aws.objects.put(
+            self._settings.output_bucket,
+            job_key(job_id),
+            json.dumps(manifest).encode(),
+            content_type="application/json",
         )

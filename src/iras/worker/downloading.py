@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
-from iras.aws import AwsClient
+from iras.aws import ObjectStore
 from iras.worker.batch import Batch
 from iras.worker.receiving import Received
 
@@ -28,14 +28,14 @@ class InputMissing(Exception):
     """The request's image is not in the input bucket (expired, deleted, never written)."""
 
 
-async def download_batch(s3: AwsClient, bucket: str, messages: Sequence[Received]) -> Batch:
+async def download_batch(objects: ObjectStore, bucket: str, messages: Sequence[Received]) -> Batch:
     """Download every request's image; sort the messages by what happens to them next."""
     batch = Batch()
     requests = [m for m in messages if m.request is not None]
     batch.malformed = [m for m in messages if m.request is None]
     started = time.perf_counter()
     bodies = await asyncio.gather(
-        *(_download(s3, bucket, m.request.key) for m in requests if m.request),
+        *(_download(objects, bucket, m.request.key) for m in requests if m.request),
         return_exceptions=True,
     )
     batch.download_ms = (time.perf_counter() - started) * 1000.0
@@ -52,11 +52,9 @@ async def download_batch(s3: AwsClient, bucket: str, messages: Sequence[Received
     return batch
 
 
-async def _download(s3: AwsClient, bucket: str, key: str) -> bytes:
+async def _download(objects: ObjectStore, bucket: str, key: str) -> bytes:
     try:
-        response = await s3.get_object(Bucket=bucket, Key=key)
-        async with response["Body"] as stream:
-            return bytes(await stream.read())
+        return await objects.get(bucket, key)
     except ClientError as error:
         if error.response["Error"]["Code"] in _MISSING_OBJECT_CODES:
             raise InputMissing(f"s3://{bucket}/{key} does not exist") from None

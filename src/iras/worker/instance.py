@@ -13,7 +13,7 @@ import logging
 
 import aiohttp
 
-from iras.aws import AwsClient
+from iras.aws import BotocoreClient
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def resolve_instance_id(configured: str | None, imds_url: str) -> str | No
         ) from error
 
 
-async def terminate_instance(ec2: AwsClient, instance_id: str) -> None:
+async def terminate_instance(ec2: BotocoreClient, instance_id: str) -> None:
     """Ask EC2 to terminate `instance_id` (this worker's own instance)."""
     await ec2.terminate_instances(InstanceIds=[instance_id])
     log.info("asked EC2 to terminate instance %s", instance_id)

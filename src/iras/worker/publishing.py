@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
-from iras.aws.queues import MISSING_QUEUE_CODES, delete_batch, send_batch
+from iras.aws.queues import MISSING_QUEUE_CODES
 from iras.config import Settings
 from iras.messages import Result, encode_result, name_stem, result_key
 from iras.worker.receiving import Received
@@ -64,10 +64,8 @@ class Publisher:
             return []
         try:
             failed = set(
-                await delete_batch(
-                    self._aws.sqs,
-                    self._request_queue_url,
-                    [message.receipt_handle for message in messages],
+                await self._aws.messages.delete_batch(
+                    self._request_queue_url, [message.receipt_handle for message in messages]
                 )
             )
         except AWS_ERRORS as error:
@@ -80,23 +78,23 @@ class Publisher:
         return [item for item, ok in zip(outgoing, written, strict=True) if ok]
 
     async def _store_one(self, item: Outgoing) -> bool:
-        s3, bucket, result = self._aws.s3, self._settings.output_bucket, item.result
+        objects, bucket, result = self._aws.objects, self._settings.output_bucket, item.result
         puts = [
-            s3.put_object(
-                Bucket=bucket,
-                Key=result_key(self._settings, result.request_id),
-                Body=item.body.encode("utf-8"),
-                ContentType="application/json",
+            objects.put(
+                bucket,
+                result_key(self._settings, result.request_id),
+                item.body.encode("utf-8"),
+                content_type="application/json",
             )
         ]
         stem = name_stem(result.name)
         if self._settings.write_name_objects and result.label is not None and stem:
             puts.append(
-                s3.put_object(
-                    Bucket=bucket,
-                    Key=stem,
-                    Body=result.label.encode("utf-8"),
-                    ContentType="text/plain; charset=utf-8",
+                objects.put(
+                    bucket,
+                    stem,
+                    result.label.encode("utf-8"),
+                    content_type="text/plain; charset=utf-8",
                 )
             )
         try:
@@ -121,7 +119,7 @@ class Publisher:
         if queue_url is None:
             return items  # nobody listens: the output bucket is the answer
         try:
-            failed = set(await send_batch(self._aws.sqs, queue_url, [item.body for item in items]))
+            failed = set(await self._aws.messages.send_batch(queue_url, [i.body for i in items]))
         except ClientError as error:
             if error.response["Error"]["Code"] in MISSING_QUEUE_CODES:
                 log.info("reply queue %s is gone; results stay in the output bucket", queue_url)

@@ -12,11 +12,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from iras.aws import AwsClient
+from iras.aws import MessageQueue, QueueMessage
 from iras.aws.queues import SQS_BATCH_LIMIT
-from iras.aws.retry import backoff_s
+from iras.aws.retry import retry_while_away
 from iras.messages import MessageError, Request, decode_request
 from iras.worker.inbox import Inbox
 
@@ -35,26 +34,26 @@ class Received:
     received_at: float  # wall clock, comparable with Request.submitted_at
 
 
-def parse_message(raw: dict[str, Any], received_at: float) -> Received:
+def parse_message(message: QueueMessage, received_at: float) -> Received:
     """Turn an SQS message into a `Received`; a malformed body is kept, with its problem."""
     try:
-        request: Request | None = decode_request(raw.get("Body", ""))
+        request: Request | None = decode_request(message.body)
         problem = None
     except MessageError as error:
         request, problem = None, str(error)
     return Received(
-        receipt_handle=raw["ReceiptHandle"],
-        message_id=raw.get("MessageId", ""),
+        receipt_handle=message.receipt_handle,
+        message_id=message.message_id,
         request=request,
         problem=problem,
-        receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+        receive_count=message.receive_count,
         received_at=received_at,
     )
 
 
 async def receive_until(
     stopping: asyncio.Event,
-    sqs: AwsClient,
+    messages: MessageQueue,
     queue_url: str,
     inbox: Inbox[Received],
     wait_s: int,
@@ -72,37 +71,36 @@ async def receive_until(
     the worker's own record of when each message reappears is exact.
 
     Errors are logged and retried with backoff: a worker outlives a flaky network.
-    A reservation is always given back, even when the receive is cancelled mid-poll.
+    A reservation is always given back, even when the receive is cancelled mid-poll,
+    and while a failed receive waits to be retried.
     """
-    failures = 0
-    while not stopping.is_set():
+
+    async def receive() -> tuple[int, list[Received]] | None:
+        """One receive into reserved room: (room, messages); None once stopping."""
+        if stopping.is_set():  # set while a failed receive waited to be retried
+            return None
         room = await inbox.reserve(SQS_BATCH_LIMIT)
         if stopping.is_set():  # woken by the room a stopping worker made: receive no more
             inbox.release(room)
-            return
-        received: list[Received] = []
+            return None
         try:
-            response = await sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=room,
-                WaitTimeSeconds=wait_s,
-                VisibilityTimeout=visibility_timeout_s,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            got = await messages.receive(
+                queue_url,
+                max_messages=room,
+                wait_s=wait_s,
+                visibility_timeout_s=visibility_timeout_s,
             )
             now = time.time()
-            received = [parse_message(raw, now) for raw in response.get("Messages", [])]
-            failures = 0
-        except Exception as error:  # a receiver must outlive any one bad call
-            failures += 1
-            delay_s = backoff_s(failures)
-            log.warning(
-                "receive from %s failed (%s); retrying in %.1f s", queue_url, error, delay_s
-            )
-            inbox.release(room)
-            await asyncio.sleep(delay_s)
-            continue
+            return room, [parse_message(message, now) for message in got]
         except BaseException:
             inbox.release(room)
             raise
+
+    failed = f"receive from {queue_url} failed"
+    while not stopping.is_set():  # a receiver must outlive any outage: failures are retried
+        got = await retry_while_away(receive, on=Exception, failed=failed, logger=log)
+        if got is None:
+            return
+        room, received = got
         on_received(received)
         inbox.put(received, room)

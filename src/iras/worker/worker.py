@@ -3,14 +3,18 @@
 Three loops share one event loop. Receivers keep the inbox stocked; the fetcher takes a
 batch from it and downloads its images; the runner classifies batches in threads, two at
 a time (one decoding while the other runs the network), and hands their results to
-publish tasks. A semaphore of `prefetch_batches + RUNNING_BATCHES` slots lets the
-fetcher work ahead of the running batches, and no further: messages a worker holds are
-hidden from the rest of the fleet.
+publish tasks. Two semaphores cap the work. `_held_batches_cap`, of
+`prefetch_batches + BATCHES_CLASSIFIED_AT_ONCE`, caps the batches a worker holds
+(downloading, ready or classifying): the fetcher works ahead of the classifier, and no
+further, for messages a worker holds are hidden from the rest of the fleet. The runner's
+`classifying_cap` caps the batches classified at once.
 
-Stopping (`stop()`, SIGTERM) follows arq's order: stop pulling, hand back what was not
-started (visibility 0, so another worker takes it at once), let the batch in hand finish
-and publish within `shutdown_grace_s`, then return. A worker with nothing to do for
-`idle_exit_s` stops the same way, by itself.
+Stopping (`stop()`, SIGTERM) follows arq's order, all of it within one deadline taken as
+the stop begins, `shutdown_grace_s` later (`iras.worker.stopping`): stop pulling, hand
+back what was not started (visibility 0, so another worker takes it at once), let the
+batches in hand finish and publish in what remains, then cancel what is left. A worker
+with nothing to do for `idle_exit_s` stops the same way, by itself; so does a worker in
+burst mode once the queue is empty and it has nothing in hand.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Protocol
 
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
-from iras.aws.queues import SQS_BATCH_LIMIT, change_visibility_batch
+from iras.aws.queues import SQS_BATCH_LIMIT
 from iras.config import Settings
 from iras.model import ImageError, Outcome
 from iras.worker.batch import Batch, answer_batch, make_result
@@ -34,14 +38,13 @@ from iras.worker.held import HeldMessages
 from iras.worker.inbox import Inbox
 from iras.worker.publishing import Outgoing, Publisher
 from iras.worker.receiving import Received, receive_until
+from iras.worker.stopping import Deadline, finish_or_cancel
 
 log = logging.getLogger(__name__)
 
 
-#: Beyond the long-poll wait, how long a stopping worker waits for its receives to return.
-RECEIVE_MARGIN_S = 2.0
 #: Batches classified at once: one decoding while the other is in the network.
-RUNNING_BATCHES = 2
+BATCHES_CLASSIFIED_AT_ONCE = 2
 
 
 class BatchClassifier(Protocol):
@@ -59,10 +62,12 @@ class BatchClassifier(Protocol):
 class ExitReason(enum.Enum):
     STOPPED = "stopped"  # asked to stop (SIGTERM, scale-in)
     IDLE = "idle"  # nothing to do for idle_exit_s
+    EMPTY = "empty"  # burst mode: the queue is empty and nothing is in hand
 
 
 class Worker:
-    """One worker process's pipeline. `run()` until `stop()` or idle."""
+    """One worker process's pipeline. `run()` until `stop()`, idle, or, with `burst`,
+    until the queue is empty (arq's burst: the real loop, run to completion)."""
 
     def __init__(
         self,
@@ -72,31 +77,37 @@ class Worker:
         *,
         request_queue_url: str,
         name: str,
+        burst: bool = False,
     ) -> None:
         self._settings = settings
         self._aws = aws
         self._classifier = classifier
         self._queue_url = request_queue_url
         self.name = name
+        self._burst = burst
         self._publisher = Publisher(settings, aws, request_queue_url)
         self._inbox: Inbox[Received] = Inbox(settings.batch_size + SQS_BATCH_LIMIT)
         self._held = HeldMessages()
-        self._slots = asyncio.Semaphore(settings.prefetch_batches + RUNNING_BATCHES)
-        self._ready: asyncio.Queue[Batch | None] = asyncio.Queue()
-        self._fetching: list[Received] = []
-        self._running = 0
-        self._publishing: set[asyncio.Task[None]] = set()
-        self._stop = asyncio.Event()
+        # Caps the batches this worker holds (downloading, ready or classifying).
+        self._held_batches_cap = asyncio.Semaphore(
+            settings.prefetch_batches + BATCHES_CLASSIFIED_AT_ONCE
+        )
+        self._ready_batches: asyncio.Queue[Batch | None] = asyncio.Queue()  # None: end
+        self._downloading: list[Received] = []  # the batch whose images are being fetched
+        self._batches_classifying = 0
+        self._publish_tasks: set[asyncio.Task[None]] = set()
+        self._hand_back_tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
         self._exit_reason = ExitReason.STOPPED
         self._last_active = time.monotonic()
         self.batches_done = 0
 
     def stop(self) -> None:
         """Begin a graceful stop (safe to call from a signal handler on the loop)."""
-        self._stop.set()
+        self._stopping.set()
 
     async def run(self) -> ExitReason:
-        """Work until stopped or idle; return why it ended."""
+        """Work until stopped, idle or (burst) out of work; return why it ended."""
         log.info(
             "worker %s up: model %s, batch %d, wait %d ms, %d receivers, queue %s",
             self.name,
@@ -109,8 +120,8 @@ class Worker:
         receivers = [
             asyncio.create_task(
                 receive_until(
-                    self._stop,
-                    self._aws.sqs,
+                    self._stopping,
+                    self._aws.messages,
                     self._queue_url,
                     self._inbox,
                     self._settings.receive_wait_s,
@@ -127,17 +138,17 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._idle_watch_loop(), name="idle-watch"),
         ]
-        stopped = asyncio.create_task(self._stop.wait())
-        await asyncio.wait([stopped, fetcher, runner], return_when=asyncio.FIRST_COMPLETED)
+        stop_asked = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([stop_asked, fetcher, runner], return_when=asyncio.FIRST_COMPLETED)
         for task in (fetcher, runner):  # a crashed loop is a bug: surface it
             if task.done() and not task.cancelled() and task.exception():
-                self._stop.set()
+                self._stopping.set()
                 log.error("worker loop %s crashed", task.get_name(), exc_info=task.exception())
         await self._shut_down(receivers, fetcher, runner)
-        stopped.cancel()
+        stop_asked.cancel()
         for helper in helpers:
             helper.cancel()
-        await asyncio.gather(*helpers, stopped, return_exceptions=True)
+        await asyncio.gather(*helpers, stop_asked, return_exceptions=True)
         log.info(
             "worker %s exits (%s) after %d batches",
             self.name,
@@ -146,44 +157,53 @@ class Worker:
         )
         return self._exit_reason
 
+    def _end(self, reason: ExitReason) -> bool:
+        """Stop by itself for `reason`; False when a stop had begun already (and keeps its
+        reason: a worker asked to stop does not turn idle while stopping)."""
+        if self._stopping.is_set():
+            return False
+        self._exit_reason = reason
+        self._stopping.set()
+        return True
+
     # --- the loops ------------------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
         settings = self._settings
         while True:
-            await self._slots.acquire()
+            await self._held_batches_cap.acquire()
             messages = await self._inbox.take_batch(
                 settings.batch_size,
                 settings.batch_wait_ms / 1000.0,
                 worth_waiting=self._model_busy,
             )
-            self._fetching = messages
-            batch = await download_batch(self._aws.s3, settings.input_bucket, messages)
-            self._fetching = []
+            self._downloading = messages
+            batch = await download_batch(self._aws.objects, settings.input_bucket, messages)
+            self._downloading = []
             self._settle_unclassifiable(batch)
             if batch.images:
-                self._ready.put_nowait(batch)
+                self._ready_batches.put_nowait(batch)
             else:
-                self._slots.release()
+                self._held_batches_cap.release()
 
     async def _run_loop(self) -> None:
-        """Classify ready batches, up to `RUNNING_BATCHES` at once, until told to end.
+        """Classify ready batches, up to `BATCHES_CLASSIFIED_AT_ONCE`, until told to end.
 
         The classifier decodes outside its lock and runs the network inside it, so a
         second batch in flight is being decoded while the first one runs: on a full queue
-        the cores go to decode and inference instead of waiting for each other. A lane is
-        taken before a batch, so batches not yet started stay in `_ready` for a stop to
-        hand back.
+        the cores go to decode and inference instead of waiting for each other. A place
+        under the cap is taken before a batch, so batches not yet started stay in
+        `_ready_batches` for a stop to hand back.
         """
-        lanes = asyncio.Semaphore(RUNNING_BATCHES)
+        classifying_cap = asyncio.Semaphore(BATCHES_CLASSIFIED_AT_ONCE)  # batches at once
         running: set[asyncio.Task[None]] = set()
         try:
             while True:
-                await lanes.acquire()
-                batch = await self._ready.get()
+                await classifying_cap.acquire()
+                batch = await self._ready_batches.get()
                 if batch is None:
                     break
-                task = asyncio.create_task(self._run_batch(batch, lanes))
+                task = asyncio.create_task(self._run_batch(batch, classifying_cap))
                 running.add(task)
                 task.add_done_callback(running.discard)
             if running:  # the batches in hand finish
@@ -191,20 +211,21 @@ class Worker:
         finally:
             for task in running:
                 task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     def _model_busy(self) -> bool:
         """Whether a batch is running or waiting to: only then is it worth holding a
         partly filled batch back for company (an idle model takes a lone request at once)."""
-        return self._running > 0 or not self._ready.empty()
+        return self._batches_classifying > 0 or not self._ready_batches.empty()
 
-    async def _run_batch(self, batch: Batch, lanes: asyncio.Semaphore) -> None:
-        self._running += 1
+    async def _run_batch(self, batch: Batch, classifying_cap: asyncio.Semaphore) -> None:
+        self._batches_classifying += 1
         try:
             await self._classify_and_publish(batch)
         finally:
-            self._running -= 1
-            lanes.release()
-            self._slots.release()
+            self._batches_classifying -= 1
+            classifying_cap.release()
+            self._held_batches_cap.release()
             self._last_active = time.monotonic()
 
     async def _classify_and_publish(self, batch: Batch) -> None:
@@ -258,7 +279,9 @@ class Worker:
                 continue
             try:
                 failed = set(
-                    await change_visibility_batch(self._aws.sqs, self._queue_url, due, timeout_s)
+                    await self._aws.messages.change_visibility_batch(
+                        self._queue_url, due, timeout_s
+                    )
                 )
             except Exception as error:  # tried again next period; the loop must live on
                 log.warning("extending visibility of %d messages failed: %r", len(due), error)
@@ -278,9 +301,8 @@ class Worker:
             await asyncio.sleep(min(1.0, idle_exit_s / 4))
             idle_for_s = time.monotonic() - self._last_active
             if len(self._held) == 0 and idle_for_s >= idle_exit_s:
-                log.info("idle for %.1f s: exiting", idle_for_s)
-                self._exit_reason = ExitReason.IDLE
-                self._stop.set()
+                if self._end(ExitReason.IDLE):
+                    log.info("idle for %.1f s: exiting", idle_for_s)
                 return
 
     # --- bookkeeping ------------------------------------------------------------------
@@ -291,6 +313,26 @@ class Worker:
             self._held.add(message.receipt_handle, now, self._settings.visibility_timeout_s)
         if messages:
             self._last_active = now
+        elif self._burst and self._drained() and self._end(ExitReason.EMPTY):
+            log.info("queue empty and nothing in hand: exiting (burst)")
+
+    def _drained(self) -> bool:
+        """Whether this worker has nothing left to do; with a receive that came back
+        empty, that is where burst mode ends.
+
+        Nothing is buffered, downloading, ready, classifying or publishing, and no message
+        is held. Messages it gave up on (a failed download, a model failure) come back
+        after their visibility timeout and are not waited for; one that arrives while the
+        worker stops is handed back, as at any stop.
+        """
+        return (
+            len(self._held) == 0
+            and len(self._inbox) == 0
+            and not self._downloading
+            and self._ready_batches.empty()
+            and self._batches_classifying == 0
+            and not self._publish_tasks
+        )
 
     def _forget(self, messages: Sequence[Received]) -> None:
         for message in messages:
@@ -322,8 +364,8 @@ class Worker:
         self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received] = ()
     ) -> None:
         task = asyncio.create_task(self._publish(outgoing, also_delete))
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        self._publish_tasks.add(task)
+        task.add_done_callback(self._publish_tasks.discard)
 
     async def _publish(self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received]) -> None:
         try:
@@ -348,36 +390,46 @@ class Worker:
         fetcher: asyncio.Task[None],
         runner: asyncio.Task[None],
     ) -> None:
-        fetcher.cancel()  # no new batch starts
+        """Stop in arq's order, all of it within `shutdown_grace_s` of now: each step
+        waits for what remains of one deadline (`iras.worker.stopping`), not a grace of
+        its own, so that a stop takes at most the grace (and the hand-back's reserve)."""
+        deadline = Deadline(self._settings.shutdown_grace_s)
+        fetcher.cancel()  # stop pulling: no new batch starts
         await asyncio.gather(fetcher, return_exceptions=True)
         # Receives in flight finish, and what they bring is handed back: a long poll that
         # is cancelled can still take a message that arrives at that moment, which then
-        # stays hidden for a whole visibility timeout (measured: a 60 s cold start). So the
-        # wait is a full long poll; receivers waiting for room are woken by the drain.
-        unstarted = self._inbox.drain() + self._fetching
-        drain_s = min(
-            self._settings.receive_wait_s + RECEIVE_MARGIN_S, self._settings.shutdown_grace_s
-        )
-        _, parked = await asyncio.wait(receivers, timeout=drain_s)
-        for task in parked:
-            task.cancel()
-        await asyncio.gather(*receivers, return_exceptions=True)
-        unstarted += self._inbox.drain()
-        while not self._ready.empty():
-            batch = self._ready.get_nowait()
-            if batch is not None:
-                unstarted += [received for received, _ in batch.images]
-        self._ready.put_nowait(None)  # the runner ends after the batch in hand
-        await self._hand_back(unstarted)
-        done, _ = await asyncio.wait([runner], timeout=self._settings.shutdown_grace_s)
-        if not done:
+        # stays hidden for a whole visibility timeout (measured: a 60 s cold start), and
+        # it would take the messages handed back, too. So the wait is a full long poll,
+        # as far as the deadline allows; receivers waiting for room are woken by the drain.
+        unstarted = self._inbox.drain() + self._downloading
+        await finish_or_cancel(receivers, deadline.receive_wait_s(self._settings.receive_wait_s))
+        unstarted += self._inbox.drain() + self._take_ready()
+        self._ready_batches.put_nowait(None)  # the runner ends after the batches in hand
+        self._spawn_hand_back(unstarted)
+        await finish_or_cancel(self._hand_back_tasks, deadline.hand_back_s())
+        if await finish_or_cancel([runner], deadline.remaining_s()):
             log.warning(
                 "batch in hand still running after %.0f s; leaving it",
                 self._settings.shutdown_grace_s,
             )
-            runner.cancel()
-        if self._publishing:
-            await asyncio.wait(self._publishing, timeout=self._settings.shutdown_grace_s)
+        await finish_or_cancel(self._publish_tasks, deadline.remaining_s())
+
+    def _take_ready(self) -> list[Received]:
+        """Take out the downloaded batches no classifier has started; return their messages."""
+        unstarted: list[Received] = []
+        while not self._ready_batches.empty():
+            batch = self._ready_batches.get_nowait()
+            if batch is not None:
+                unstarted += [received for received, _ in batch.images]
+        return unstarted
+
+    def _spawn_hand_back(self, messages: Sequence[Received]) -> None:
+        """Hand `messages` back in a task of its own: a stop that is itself cancelled still
+        completes it, and a spent deadline still gives it a reserve (`Deadline.hand_back_s`)."""
+        if messages:
+            task = asyncio.create_task(self._hand_back(messages))
+            self._hand_back_tasks.add(task)
+            task.add_done_callback(self._hand_back_tasks.discard)
 
     async def _hand_back(self, messages: Sequence[Received]) -> None:
         """Make unstarted messages visible again at once, for another worker to take."""
@@ -385,6 +437,6 @@ class Worker:
             return
         handles = [message.receipt_handle for message in messages]
         with contextlib.suppress(*AWS_ERRORS):  # they come back after their timeout instead
-            await change_visibility_batch(self._aws.sqs, self._queue_url, handles, 0)
+            await self._aws.messages.change_visibility_batch(self._queue_url, handles, 0)
         self._forget(messages)
         log.info("handed back %d unstarted messages", len(messages))

@@ -11,10 +11,12 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from iras.aws.lean.http1 import ConnectFailed, ConnectionLost, Http1Client, ReadTimedOut
+from tests.tls import answer_ok, self_signed, tls_serving
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -242,3 +244,19 @@ def test_the_same_calls_run_on_uvloop() -> None:
             ]
 
     assert uvloop.run(two_calls()) == [b"PUT /k HTTP/1.1|x", b"GET /k HTTP/1.1|"]
+
+
+async def test_tls_trusts_the_ca_bundle_it_is_given(tmp_path: Path) -> None:
+    certificate = self_signed(tmp_path)
+    async with tls_serving(certificate, answer_ok) as url:
+        bundled = Http1Client(
+            max_connections=2,
+            connect_timeout_s=2.0,
+            read_timeout_s=5.0,
+            ca_bundle=str(certificate.cert_pem),
+        )
+        async with bundled as http:
+            assert (await http.request("GET", f"{url}/b/k", {}, None)).body == b"ok"
+        async with client() as http:  # the system's CAs know nothing of it
+            with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.request("GET", f"{url}/b/k", {}, None)

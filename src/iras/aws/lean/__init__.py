@@ -6,12 +6,13 @@ read, two result writes, reply, deletes), and through aiobotocore each call cost
 handlers, endpoint rules, checksums, serialising and parsing through the service model.
 That is more than the model's ~16 ms per image spent on bookkeeping. Made here on a
 small HTTP/1.1 client of IRAS's own (`http1`), signed by a SigV4 signer checked against
-botocore's, the same calls cost ~0.2 ms: `S3Objects` (PutObject, GetObject) and
-`SqsMessages` (the message calls of the JSON protocol).
+botocore's, the same calls cost ~0.2 ms: `S3Objects` (the `ObjectStore` of
+`iras.aws.types`: PutObject, GetObject, DeleteObject, ListObjectsV2) and `SqsMessages`
+(its `MessageQueue`: the message calls of SQS's JSON protocol).
 
-Both wrap the botocore client and hand it every operation they do not make themselves,
-so the rest of IRAS (provisioning, teardown, the scaler's queue attributes) keeps the
-full client. Both take keyword arguments as botocore does and fail as botocore does:
+Every other call (provisioning, teardown, queue management) is made on botocore's full
+clients; `iras.aws.boto` offers the same two interfaces on botocore, for what this path
+does not serve (see `iras.aws.choice`). The calls here fail as botocore's do:
 `ClientError` carrying the service's error code for an error answer,
 `EndpointConnectionError` / `ConnectTimeoutError` / `ReadTimeoutError` when the endpoint
 cannot be reached; they retry what botocore's standard mode retries, with the same

@@ -16,7 +16,6 @@ end is the connection's (HTTP/1.0 style, which AWS does not send).
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,10 +145,11 @@ class _Connection(asyncio.Protocol):
 
 
 class Http1Client:
-    """Kept-alive connections to any number of endpoints, at most `max_connections` in use.
+    """Kept-alive connections to any number of endpoints, at most `max_connections` in use;
+    over TLS, servers are trusted by the system's CAs, or those of `ca_bundle` (a PEM file).
 
-    Use as `async with Http1Client(...) as http`; `request` is safe to call from many
-    tasks of one event loop at once.
+        Use as `async with Http1Client(...) as http`; `request` is safe to call from many
+        tasks of one event loop at once.
     """
 
     def __init__(
@@ -158,12 +158,13 @@ class Http1Client:
         max_connections: int,
         connect_timeout_s: float,
         read_timeout_s: float,
-        ssl_context: ssl.SSLContext | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         self._slots = asyncio.Semaphore(max_connections)
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
-        self._ssl_context = ssl_context
+        self._ca_bundle = ca_bundle
+        self._ssl_context: ssl.SSLContext | None = None
         self._idle: dict[tuple[str, str], list[_Connection]] = {}
         self._all: set[_Connection] = set()
 
@@ -269,9 +270,7 @@ class Http1Client:
         return connection
 
     def _tls(self) -> ssl.SSLContext:
-        """The TLS context: the system's CAs, or the bundle AWS_CA_BUNDLE names, as botocore."""
+        """The TLS context, made at the first TLS connection (loading CAs takes a while)."""
         if self._ssl_context is None:
-            self._ssl_context = ssl.create_default_context(
-                cafile=os.environ.get("AWS_CA_BUNDLE") or None
-            )
+            self._ssl_context = ssl.create_default_context(cafile=self._ca_bundle or None)
         return self._ssl_context

@@ -3,7 +3,6 @@ and the base of the clients that make their calls this way."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from iras.aws.lean.http1 import Answer, ConnectFailed, ConnectTimedOut, Http1Client, HttpError
 from iras.aws.lean.sigv4 import UNSIGNED_PAYLOAD, SigV4Signer, payload_hash
-from iras.aws.retry import backoff_s
+from iras.aws.retry import retry_while_away
 
 #: HTTP answers worth another attempt (botocore's standard retry mode retries these too).
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
@@ -71,33 +70,44 @@ class SignedHttp:
         body: bytes | None,
         read_error: ErrorReader,
     ) -> Answer:
-        """Make the call, retrying transient failures; raise botocore's exception types."""
-        attempt = 0
-        while True:
-            attempt += 1
+        """Make the call, retrying transient failures (`max_attempts` calls in all, a
+        first retry after 0.1-0.2 s); raise botocore's exception types."""
+
+        async def once() -> Answer:
             try:
                 signed = await self._sign(method, url, headers, body)
                 answer = await self._http.request(method, url, signed, body)
             except (HttpError, OSError) as error:
-                failure: Exception = connection_error(url, error)
-                if not self.retry_unreachable and isinstance(failure, BotoConnectionError):
-                    raise failure from error
-            else:
-                if answer.status < 300:
-                    return answer
+                raise connection_error(url, error) from error
+            if answer.status >= 300:
                 code, message = read_error(answer.status, answer.headers, answer.body)
-                failure = ClientError(
+                raise ClientError(
                     {
                         "Error": {"Code": code, "Message": message},
                         "ResponseMetadata": {"HTTPStatusCode": answer.status},
                     },
                     operation,
                 )
-                if answer.status not in RETRYABLE_STATUS and code not in RETRYABLE_CODES:
-                    raise failure
-            if attempt >= self._max_attempts:
-                raise failure
-            await asyncio.sleep(backoff_s(attempt, cap_s=2.0))
+            return answer
+
+        return await retry_while_away(
+            once,
+            on=self._retryable,
+            attempts=self._max_attempts,
+            wait_initial_s=0.1,
+            wait_max_s=2.0,
+        )
+
+    def _retryable(self, failure: Exception) -> bool:
+        """What botocore's standard mode retries: a transient answer, a connection lost,
+        a failed connect (unless `retry_unreachable` is off)."""
+        if isinstance(failure, ClientError):
+            code = failure.response["Error"]["Code"]
+            status = failure.response["ResponseMetadata"]["HTTPStatusCode"]
+            return status in RETRYABLE_STATUS or code in RETRYABLE_CODES
+        if isinstance(failure, BotoConnectionError):
+            return self.retry_unreachable
+        return isinstance(failure, ReadTimeoutError | ConnectionClosedError)
 
     async def _sign(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
@@ -121,15 +131,11 @@ class SignedHttp:
 
 
 class LeanClient:
-    """A botocore client with some operations made on `SignedHttp`: subclasses define
-    those, every other attribute is the wrapped client's."""
+    """The base of the clients that make their calls on `SignedHttp` (`S3Objects`,
+    `SqsMessages`): it holds the switch that makes them fail fast."""
 
-    def __init__(self, client: Any, http: SignedHttp) -> None:
-        self._client = client
+    def __init__(self, http: SignedHttp) -> None:
         self._http = http
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
     @property
     def retry_unreachable(self) -> bool:

@@ -1,4 +1,5 @@
-"""SQS's message calls (JSON protocol) on `SignedHttp`; queue management on botocore.
+"""SQS's message calls (`MessageQueue`, JSON protocol) on `SignedHttp`; queue management
+on botocore.
 
 In SQS's JSON protocol a call is a POST of its parameters as JSON, named by the
 `X-Amz-Target` header, and the answer is the result as JSON: the dictionaries botocore
@@ -14,30 +15,19 @@ import json
 from typing import Any
 
 from iras.aws.lean.signed_http import LeanClient, SignedHttp
+from iras.aws.queues import SqsCalls
 
 _CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
-class SqsMessages(LeanClient):
-    """Send, receive, delete and re-time messages lean; any other attribute is `client`'s."""
+class SqsMessages(LeanClient, SqsCalls):
+    """`MessageQueue` on `SignedHttp`: each call one POST of its JSON (`SqsCalls` says which)."""
 
-    def __init__(self, client: Any, http: SignedHttp, endpoint_url: str) -> None:
-        super().__init__(client, http)
+    def __init__(self, http: SignedHttp, endpoint_url: str) -> None:
+        super().__init__(http)
         self._url = endpoint_url.rstrip("/") + "/"
 
-    async def send_message_batch(self, **params: Any) -> dict[str, Any]:
-        return await self._call("SendMessageBatch", params)
-
-    async def receive_message(self, **params: Any) -> dict[str, Any]:
-        return await self._call("ReceiveMessage", params)
-
-    async def delete_message_batch(self, **params: Any) -> dict[str, Any]:
-        return await self._call("DeleteMessageBatch", params)
-
-    async def change_message_visibility_batch(self, **params: Any) -> dict[str, Any]:
-        return await self._call("ChangeMessageVisibilityBatch", params)
-
-    async def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def _request(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": _CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{operation}"}
         body = json.dumps(params).encode()
         answer = await self._http.send(operation, "POST", self._url, headers, body, read_error)

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from iras.web.access import UploaderDep
 from iras.web.deps import GatewayDep, SubmitterDep
 from iras.web.lookup import job_json
 from iras.web.routes.submitting import accept_images, wait_timeout
+from iras.web.schemas import UPLOAD_ERRORS, WAIT_TIMEOUT, Job, error_responses, json_answer
 
 router = APIRouter(prefix="/v1", tags=["classification"])
 
 
-@router.post("/classify", summary="Classify images (multipart field `files`, one or many)")
+@router.post(
+    "/classify",
+    summary="Classify images (multipart field `files`, one or many)",
+    response_model=Job,
+    response_description="The job, accepted; with `?wait=true`, done and with every result.",
+    responses=error_responses(
+        {
+            **UPLOAD_ERRORS,
+            422: "`invalid_request`: a query parameter is not valid (`wait` is a boolean).",
+            504: f"Only with `?wait=true`: {WAIT_TIMEOUT}",
+        }
+    ),
+)
 async def classify(
     request: Request,
     gateway: GatewayDep,
     submitter: SubmitterDep,
     caller: UploaderDep,
     wait: bool = Query(False, description="answer only once every image has its result"),
-) -> dict[str, Any]:
+) -> JSONResponse:
     job = await accept_images(
         request,
         gateway,
@@ -40,4 +53,4 @@ async def classify(
         for ref, result in zip(job.requests, results, strict=True):
             if result is None:
                 raise wait_timeout(gateway, ref.request_id)
-    return job_json(job, with_results=wait)
+    return json_answer(job_json(job, with_results=wait))

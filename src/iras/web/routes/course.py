@@ -16,14 +16,32 @@ from iras.web.access import UploaderDep
 from iras.web.deps import GatewayDep, SubmitterDep
 from iras.web.errors import ApiError
 from iras.web.routes.submitting import accept_images, wait_timeout
+from iras.web.schemas import UPLOAD_ERRORS, WAIT_TIMEOUT, error_responses
 
 router = APIRouter(tags=["course protocol"])
+
+_ANSWER = {
+    "description": "The image's name without its extension, a colon, and its label.",
+    "content": {"text/plain": {"schema": {"type": "string"}, "example": "test_00:goldfish"}},
+}
 
 
 @router.post(
     "/upload",
     response_class=PlainTextResponse,
     summary="Classify one image (multipart field `myfile`); answers `name:label`",
+    responses={
+        200: _ANSWER,
+        **error_responses(
+            {
+                **UPLOAD_ERRORS,
+                422: "`unclassifiable`: the image passed the checks but the model could not "
+                "read it; the detail says why.",
+                504: WAIT_TIMEOUT,
+            },
+            text_route=True,
+        ),
+    },
 )
 async def upload(
     request: Request, gateway: GatewayDep, submitter: SubmitterDep, caller: UploaderDep

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
+from iras.web import schemas
 from iras.web.access import CallerDep, Denied, websocket_caller
 from iras.web.api_keys import may_see
 from iras.web.deps import GatewayDep
@@ -31,12 +32,20 @@ CLOSE_UNKNOWN_JOB = 4404
 STORAGE_POLL_S = 1.0
 
 
-@router.get("/jobs/{job_id}", summary="A job's requests and the results so far")
-async def get_job(job_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+@router.get(
+    "/jobs/{job_id}",
+    summary="A job's requests and the results so far",
+    response_model=schemas.Job,
+    response_description="The job, with the results that have come in.",
+    responses=schemas.error_responses(
+        {**schemas.API_CALL_ERRORS, 404: "`not_found`: no such job (or another API key's)."}
+    ),
+)
+async def get_job(job_id: str, gateway: GatewayDep, caller: CallerDep) -> JSONResponse:
     job = await find_job(gateway.settings, gateway.aws, gateway.book, job_id)
     if job is None or not may_see(job.owner, caller):  # another key's job: unknown
         raise ApiError(404, "not_found", f"no job {job_id!r}")
-    return job_json(job)
+    return schemas.json_answer(job_json(job))
 
 
 @router.websocket("/jobs/{job_id}/ws")

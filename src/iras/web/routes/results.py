@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from iras.web.access import CallerDep
 from iras.web.api_keys import may_see
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
 from iras.web.lookup import find_job, find_result
+from iras.web.schemas import API_CALL_ERRORS, Result, error_responses, json_answer
 
 router = APIRouter(prefix="/v1", tags=["results"])
 
 
-@router.get("/results/{request_id}", summary="The result of one request")
-async def get_result(request_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+@router.get(
+    "/results/{request_id}",
+    summary="The result of one request",
+    response_model=Result,
+    response_description="The result, as the worker wrote it to the output bucket.",
+    responses=error_responses(
+        {
+            **API_CALL_ERRORS,
+            404: "`not_found`: no such request, or not classified yet (or another API key's).",
+        }
+    ),
+)
+async def get_result(request_id: str, gateway: GatewayDep, caller: CallerDep) -> JSONResponse:
     result = await find_result(gateway.settings, gateway.aws, gateway.book, request_id)
     if result is not None and caller is not None:  # keys are on: is it the caller's?
         job = await find_job(gateway.settings, gateway.aws, gateway.book, result["job_id"])
@@ -28,4 +39,4 @@ async def get_result(request_id: str, gateway: GatewayDep, caller: CallerDep) ->
             "not_found",
             f"no result for request {request_id!r} (yet): it is unknown or still being classified",
         )
-    return result
+    return json_answer(result)

@@ -1,0 +1,262 @@
+"""The HTTP contract's JSON bodies as pydantic models: what `/openapi.json` documents.
+
+The routes declare these (`response_model=`, and `responses=` from `error_responses` for
+every 4xx and 5xx they can answer) but do not pass their answers through them: a route
+returns a `JSONResponse` of the very dict it has (`json_answer`). Measured on a finished
+500-image job (top-5 each; FastAPI 0.165, pydantic 2.14, this 2-core machine): FastAPI's
+validation and serialization through the model costs 10 ms, `json.dumps` of the dict 3 ms
+(and FastAPI's path for a returned dict, `jsonable_encoder` first, which the routes took
+before, 26 ms). And pydantic writes floats its own way (`1.2e-05` becomes `0.000012`): a
+small score would no longer be the bytes the worker wrote and the output bucket keeps.
+That the models describe the answers exactly is checked by tests/web/test_openapi.py,
+against a running gateway.
+
+A result is the worker's JSON (`iras.messages.encode_result`) as it is: either `label`
+and `top`, or `error`, never both; hence two models and their union. Fields may be added
+to any of these bodies (clients should ignore the ones they do not know), never renamed
+or dropped.
+
+Not documented: the 499 an upload's client gets when it leaves before its body ended
+(nobody reads it; it exists for the counters), and the plain-text 500 of an unexpected
+failure (a bug, or S3 failing a lookup).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, RootModel
+from pydantic.json_schema import SkipJsonSchema
+
+
+def json_answer(body: Mapping[str, Any]) -> JSONResponse:
+    """A 200 carrying `body` as the gateway has it, unfiltered (see the module docstring)."""
+    return JSONResponse(body)
+
+
+# --- results ------------------------------------------------------------------
+
+
+class Scored(BaseModel):
+    """One label of the ranked top-k and the model's confidence in it."""
+
+    label: str = Field(description="An ImageNet class name, e.g. `goldfish`.")
+    score: float = Field(
+        description="The model's probability for this label, 0 to 1, rounded to 6 decimals."
+    )
+
+
+_TIMINGS = (
+    "What the worker measured, in milliseconds unless named otherwise: `queue_ms` (from "
+    "submission until a worker received the request), `download_ms` (reading the batch's "
+    "images from S3), `inference_ms` (the batch's forward pass), and `batch_size` (images "
+    "classified together, a count). Empty when the image was gone from the input bucket. "
+    "Other keys may be added."
+)
+
+
+class _ResultIds(BaseModel):
+    request_id: str = Field(description="The id of the image's request, unique per image.")
+    job_id: str = Field(description="The job the request belongs to (one upload call).")
+    name: str = Field(description="The uploaded file's name, cleaned of folders and controls.")
+    model: str = Field(description="The model that classified it, e.g. `efficientnet_lite0`.")
+    worker: str = Field(description="The worker (instance or process) that answered.")
+
+
+class ClassifiedResult(_ResultIds):
+    """An image that was classified: its best label and the ranked labels it came from."""
+
+    label: str = Field(description="The best label; the same as `top[0].label`.")
+    top: list[Scored] = Field(description="The best labels, most likely first (IRAS_TOP_K).")
+    timings: dict[str, float] = Field(description=_TIMINGS)
+
+
+class FailedResult(_ResultIds):
+    """An image that could not be classified (it would not decode, or it was gone)."""
+
+    error: str = Field(description="Why it could not be classified, for people.")
+    timings: dict[str, float] = Field(description=_TIMINGS)
+
+
+class Result(RootModel[ClassifiedResult | FailedResult]):
+    """The outcome for one image: a label and its ranked scores, or an error, never both."""
+
+
+# --- jobs ---------------------------------------------------------------------
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    """Drop a field's `default: null` from its schema: absent is not the same as null."""
+    schema.pop("default", None)
+
+
+class RequestState(BaseModel):
+    """One image of a job, and its result once that has come."""
+
+    request_id: str = Field(description="Look it up alone at `/v1/results/{request_id}`.")
+    name: str = Field(description="The uploaded file's name, cleaned of folders and controls.")
+    result: Result | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "Present once the image is classified; absent (not null) before. `POST "
+            "/v1/classify` carries every result with `?wait=true` and none without."
+        ),
+        json_schema_extra=_without_default,
+    )
+
+
+class JobLinks(BaseModel):
+    """Where to follow the job."""
+
+    self_: str = Field(alias="self", description="This job: `GET` it for its progress.")
+    ws: str = Field(description="A WebSocket that sends each result as it comes, then closes.")
+
+
+class Job(BaseModel):
+    """A job: the images of one upload call, in the order sent, and how far they are."""
+
+    job_id: str = Field(description="The job's id, for `/v1/jobs/{job_id}`.")
+    status: Literal["pending", "done"] = Field(
+        description="`pending` until every image has its result, then `done`."
+    )
+    total: int = Field(description="Images in the job.")
+    done: int = Field(description="Images that have their result.")
+    requests: list[RequestState] = Field(description="One per image, in the order uploaded.")
+    links: JobLinks = Field(description="The URLs to poll the job and to stream its results.")
+
+
+# --- errors -------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error the gateway answers, whatever its status."""
+
+    error: str = Field(description="A short code to branch on, e.g. `not_found`, `rate_limited`.")
+    detail: str = Field(description="What went wrong and what to do, for people.")
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
+}
+_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}}},
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+
+#: What each route that needs a key (when IRAS_API_KEYS is set) and counts toward the
+#: client's rate may answer.
+API_CALL_ERRORS = {
+    401: "`unauthorized`: API keys are on (IRAS_API_KEYS) and the call presented none or a "
+    "wrong one, as the `X-API-Key` header, a bearer token or `?api_key=`.",
+    429: "`rate_limited`: this client's requests are over IRAS_RATE_LIMIT_PER_S.",
+}
+
+#: What both upload routes may answer before an image is accepted.
+UPLOAD_ERRORS = {
+    **API_CALL_ERRORS,
+    400: "The form is not what this endpoint reads: `invalid_form` (malformed, or too many "
+    "files: one for `/upload`, IRAS_MAX_FILES_PER_REQUEST for `/v1/classify`), "
+    "`unexpected_field`, `missing_file`, `not_a_file`; or an image is not one: "
+    "`empty_file`, `truncated_image`, `invalid_image`.",
+    413: "Too big: `request_too_large` (IRAS_MAX_REQUEST_BYTES), `file_too_large` "
+    "(IRAS_MAX_UPLOAD_BYTES) or `too_many_pixels` (IRAS_MAX_IMAGE_PIXELS).",
+    415: "`multipart_expected`: the body is not multipart/form-data; or "
+    "`unsupported_media_type`: a file is not a JPEG, PNG, WebP or GIF image by its content.",
+    429: "`rate_limited` (IRAS_RATE_LIMIT_PER_S) or `too_many_uploads`: this client already "
+    "has IRAS_MAX_UPLOADS_PER_CLIENT uploads in progress.",
+    503: "Nothing was accepted: `not_ready` (the gateway is still connecting to AWS) or "
+    "`aws_unavailable` (storing or queueing failed or missed IRAS_AWS_DEADLINE_S).",
+}
+
+#: The answer of a request that waited for its results longer than IRAS_WAIT_TIMEOUT_S.
+WAIT_TIMEOUT = (
+    "`result_timeout`: no result within IRAS_WAIT_TIMEOUT_S; the images are still queued, "
+    "look them up later."
+)
+
+
+#: Every route's `default` response: any status not listed has the same body (405
+#: `method_not_allowed`, for one). It also keeps FastAPI from listing a 422 with a body
+#: of its own for every route with a parameter: the gateway reshapes validation
+#: errors (see `iras.web.errors`), and a route with nothing to validate never sends one.
+_ANY_OTHER = "Any other error (e.g. 405 `method_not_allowed`) has the same body."
+
+
+def error_responses(
+    described: Mapping[int, str], *, text_route: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status in `described`, and any other, is an `ErrorBody`.
+
+    A route whose own answer is not JSON (`text_route`) names the schema itself: FastAPI
+    files a response's `model` under the route's media type.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    entries: list[tuple[int | str, str]] = [*sorted(described.items()), ("default", _ANY_OTHER)]
+    for status, description in entries:
+        response: dict[str, Any] = {"description": description}
+        if text_route:
+            schema = {"$ref": "#/components/schemas/ErrorBody"}
+            response["content"] = {"application/json": {"schema": schema}}
+        else:
+            response["model"] = ErrorBody
+        if status in _HEADERS:
+            response["headers"] = _HEADERS[status]
+        responses[status] = response
+    return responses
+
+
+# --- operations ---------------------------------------------------------------
+
+
+class Health(BaseModel):
+    """The process is alive (it says nothing of AWS: see `/readyz`)."""
+
+    status: Literal["ok"] = Field(description="Always `ok`.")
+
+
+class Readiness(BaseModel):
+    """AWS answers and the queues exist: uploads will be accepted."""
+
+    status: Literal["ready"] = Field(description="Always `ready` (else the answer is a 503).")
+    gateway: str = Field(description="This gateway's id (IRAS_GATEWAY_ID, else random).")
+    reply_queue: str = Field(description="The URL of this gateway's own reply queue.")
+    backlog: int = Field(description="Requests waiting in the request queue.")
+    in_flight: int = Field(description="Requests a worker has taken and not yet answered.")
+
+
+class _FleetFigures(BaseModel):
+    workers: int = Field(description="Worker instances running.")
+    starting: int = Field(description="Worker instances launched or started, not yet running.")
+    desired: int = Field(description="How many workers the scaling policy last asked for.")
+    backlog: int = Field(description="Requests waiting in the request queue, as last observed.")
+    in_flight: int = Field(description="Requests taken by a worker and not yet answered.")
+
+
+class ScalerPoint(_FleetFigures):
+    """One observation of the queue and the fleet (after acting on it)."""
+
+    t: float = Field(description="When, in seconds since the Unix epoch (to the millisecond).")
+
+
+class ScalerSnapshot(_FleetFigures):
+    """The autoscaler: the fleet and the backlog as last observed, its bounds, its history.
+
+    Before its first observation the figures are 0 and the timeline is empty.
+    """
+
+    min_workers: int = Field(description="Fewest workers it keeps (IRAS_MIN_WORKERS).")
+    max_workers: int = Field(description="Most workers it runs (IRAS_MAX_WORKERS or a default).")
+    warm_pool: bool = Field(
+        description="Whether it starts and stops instances (IRAS_WARM_POOL) rather than "
+        "launching and terminating them."
+    )
+    timeline: list[ScalerPoint] = Field(
+        description="The last observations, oldest first: one per step (about one a "
+        "second, IRAS_SCALER_INTERVAL_S, and when uploads arrive), up to 600."
+    )
