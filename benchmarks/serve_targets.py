@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -98,6 +99,10 @@ def describe(number: int, figures: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # One client sends everything here, and on a machine where the service passes 100
+    # images/s it outruns the default per-client limit (IRAS_RATE_LIMIT_PER_S, bursts of
+    # 200) and gets 429s: this measures the service, not its limiter.
+    os.environ.setdefault("IRAS_RATE_LIMIT_PER_S", "0")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--rounds", type=int, default=3)
