@@ -201,12 +201,14 @@ class SlowClassifier:
         self._inner, self._delay_s = inner, delay_s
         self.name = inner.name
         self.batches_started = 0
+        self.threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
 
     def classify(self, blobs: Sequence[bytes], top_k: int = 5) -> list[Outcome]:
         with self._lock:  # batches run in threads, two at once
             self.batches_started += 1
+            self.threads.append(threading.current_thread())
         self._released.wait(self._delay_s)
         return self._inner.classify(blobs, top_k)
 
@@ -361,6 +363,9 @@ async def _stop_with_batches_overrunning(
     finally:
         slow.release()  # the batches left running end soon after, in their threads
     assert worker.batches_done == 0
+    # The batches given up on hold up no exit: `asyncio.run` and the interpreter wait
+    # for the default executor's threads, never for daemon threads.
+    assert slow.threads and all(thread.daemon for thread in slow.threads)
     return took_s, counts
 
 

@@ -1,10 +1,10 @@
 """A model with its preprocessing: bytes of images in, one outcome per image out.
 
-The worker calls `classify` from a thread (`asyncio.to_thread`) with the images of one
-batch. Every image gets an outcome, in input order, whatever happens to the others: an
-undecodable image becomes an `ImageError` before the forward pass, and if the batched
-forward pass itself fails the images are retried one at a time, so one bad input costs
-its batch-mates a few milliseconds, never their results.
+The worker calls `classify` from a thread (`iras.runtime.in_daemon_thread`) with the
+images of one batch. Every image gets an outcome, in input order, whatever happens to the
+others: an undecodable image becomes an `ImageError` before the forward pass, and if the
+batched forward pass itself fails the images are retried one at a time, so one bad input
+costs its batch-mates a few milliseconds, never their results.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ once, when the stop begins, and every step (receives in flight, the batches in h
 their publishing) waits at most what remains of it, then cancels what is still running.
 So a container or unit that allows the grace plus a margin (`docker run --stop-timeout`,
 systemd's `TimeoutStopSec`) does not have to kill a stopping worker. (A batch left
-classifying is cancelled, but its thread runs on: the process ends when that thread
-does, or at the kill, which then loses nothing.)
+classifying is cancelled; its thread, a daemon thread (`iras.runtime.in_daemon_thread`),
+runs on without holding up the process's exit, and its requests come back after their
+visibility timeout.)
 
 One write is let past the deadline: handing back the messages the worker never started
 (`HAND_BACK_RESERVE_S`). See `Deadline.hand_back_s` for why.

@@ -32,6 +32,7 @@ from iras.aws.errors import AWS_ERRORS
 from iras.aws.queues import SQS_BATCH_LIMIT
 from iras.config import Settings
 from iras.model import ImageError, Outcome
+from iras.runtime import in_daemon_thread
 from iras.worker.batch import Batch, answer_batch, make_result
 from iras.worker.downloading import download_batch
 from iras.worker.held import HeldMessages
@@ -232,7 +233,9 @@ class Worker:
         blobs = [blob for _, blob in batch.images]
         started = time.perf_counter()
         try:
-            outcomes = await asyncio.to_thread(
+            # A daemon thread: a batch given up on at the stop's deadline does not keep
+            # the process up (`iras.runtime.in_daemon_thread`).
+            outcomes = await in_daemon_thread(
                 self._classifier.classify, blobs, self._settings.top_k
             )
         except Exception:
