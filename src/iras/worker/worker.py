@@ -24,8 +24,8 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
 
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
@@ -366,9 +366,7 @@ class Worker:
     def _spawn_publish(
         self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received] = ()
     ) -> None:
-        task = asyncio.create_task(self._publish(outgoing, also_delete))
-        self._publish_tasks.add(task)
-        task.add_done_callback(self._publish_tasks.discard)
+        _spawn_into(self._publish_tasks, self._publish(outgoing, also_delete))
 
     async def _publish(self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received]) -> None:
         try:
@@ -430,16 +428,19 @@ class Worker:
         """Hand `messages` back in a task of its own: a stop that is itself cancelled still
         completes it, and a spent deadline still gives it a reserve (`Deadline.hand_back_s`)."""
         if messages:
-            task = asyncio.create_task(self._hand_back(messages))
-            self._hand_back_tasks.add(task)
-            task.add_done_callback(self._hand_back_tasks.discard)
+            _spawn_into(self._hand_back_tasks, self._hand_back(messages))
 
     async def _hand_back(self, messages: Sequence[Received]) -> None:
         """Make unstarted messages visible again at once, for another worker to take."""
-        if not messages:
-            return
         handles = [message.receipt_handle for message in messages]
         with contextlib.suppress(*AWS_ERRORS):  # they come back after their timeout instead
             await self._aws.messages.change_visibility_batch(self._queue_url, handles, 0)
         self._forget(messages)
         log.info("handed back %d unstarted messages", len(messages))
+
+
+def _spawn_into(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` as a task kept in `tasks` while it runs (a stop waits for them there)."""
+    task = asyncio.create_task(work)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
