@@ -27,6 +27,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_aws_clients: run once per implementation of the per-image AWS calls"
     )
+    config.addinivalue_line(
+        "markers", "serve_env(NAME=value, ...): extra environment for the `served` iras serve"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

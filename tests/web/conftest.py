@@ -126,8 +126,13 @@ class ServedProcess(Service):
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[ServedProcess]:
-    """`iras serve` on free ports with its own embedded AWS, ready; stopped afterwards."""
+async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ServedProcess]:
+    """`iras serve` on free ports with its own embedded AWS, ready; stopped afterwards.
+
+    A test marked `serve_env(NAME="value", ...)` runs it with those variables set too.
+    """
+    marker = request.node.get_closest_marker("serve_env")
+    extra_env = dict(marker.kwargs) if marker is not None else {}
     os.environ.update(dummy_credentials(os.environ))  # for tests that call its AWS directly
     port, aws_port = free_port(), free_port()
     env = {
@@ -138,7 +143,7 @@ async def served(tmp_path: Path) -> AsyncIterator[ServedProcess]:
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits are awaited
         [sys.executable, "-m", "iras", "serve", "--port", str(port), "--aws-port", str(aws_port)],
-        env={**env, "IRAS_INFERENCE_THREADS": "1"},
+        env={**env, "IRAS_INFERENCE_THREADS": "1", **extra_env},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

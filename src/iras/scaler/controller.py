@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 TIMELINE_POINTS = 600
 #: Default cap on AWS when `max_workers` is unset.
 AWS_MAX_WORKERS = 20
+#: Longest wait between two tries of a failing step: a try costs two AWS calls, and the
+#: fleet must be sized again within seconds of AWS coming back (with 30 s it was not).
+STEP_RETRY_MAX_S = 5.0
 
 
 def scaling_config(settings: Settings) -> ScalingConfig:
@@ -134,7 +137,7 @@ class Scaler:
                 logger=log,
                 traceback_unless=(*AWS_ERRORS, FleetConfigError),
                 wait_initial_s=interval_s,
-                wait_max_s=30.0,
+                wait_max_s=max(STEP_RETRY_MAX_S, interval_s),
             )
             wait_s = interval_s
             if decision.recheck_in_s is not None:  # a cooldown ends before the period
