@@ -27,8 +27,14 @@ WORKER_MODULES = (
 )
 #: Modules `local` adds to `worker`: the embedded AWS.
 EMBEDDED_AWS_MODULES = ("moto",)
+#: Modules of the `bench` extra: the charts of `--plot` (`iras bench`, `iras simulate`).
+BENCH_MODULES = ("matplotlib",)
 #: The modules of each extra that code imports, by extra.
-MODULES = {"worker": WORKER_MODULES, "local": (*WORKER_MODULES, *EMBEDDED_AWS_MODULES)}
+MODULES = {
+    "worker": WORKER_MODULES,
+    "local": (*WORKER_MODULES, *EMBEDDED_AWS_MODULES),
+    "bench": BENCH_MODULES,
+}
 
 
 def check(needer: str, extra: str) -> str | None:

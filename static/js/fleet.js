@@ -1,7 +1,10 @@
 // The header's fleet chart: polls GET /v1/scaler every second while the page is visible and
-// draws workers and backlog over time. A 404 (a gateway without a scaler) hides it for good.
+// draws workers and backlog over time, with what the scaler measured (a worker's rate, a
+// boot's time, each beside its configured guess), the cost so far and its last decisions.
+// A 404 (a gateway without a scaler) hides it for good.
 
 import { fleetPaths } from "./fleetchart.js";
+import { formatDollars, formatFigure } from "./format.js";
 
 export const POLL_MS = 1000;
 export const RETRY_MS = 5000;
@@ -9,6 +12,8 @@ export const RETRY_MS = 5000;
 const WIDTH = 600;
 const HEIGHT = 64;
 const NARROW = "(max-width: 560px)";
+/** Scale events listed, newest first. */
+const DECISIONS_SHOWN = 3;
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -69,8 +74,69 @@ function build(section) {
   chart.append(svg, axes.workersTop, axes.backlogTop, axes.since, axis("fleet-axis--rb"));
   chart.lastChild.textContent = "now";
 
-  section.replaceChildren(legend, chart);
-  return { workers, backlog, inFlight, starting, chart, paths, axes };
+  const figures = el("p", { class: "fleet-legend fleet-figures", "data-testid": "fleet-figures" });
+  const figure = (testId) => el("strong", { "data-testid": testId });
+  const guess = () => el("span", { class: "fleet-guess" });
+  const numbers = {
+    rate: figure("fleet-rate"),
+    rateGuess: guess(),
+    boot: figure("fleet-boot"),
+    bootGuess: guess(),
+    cost: figure("fleet-cost"),
+    costPer1000: figure("fleet-cost-per-1000"),
+  };
+  figures.append(
+    item("worker ", numbers.rate, numbers.rateGuess),
+    item("boot ", numbers.boot, numbers.bootGuess),
+    item("cost ", numbers.cost),
+    item(numbers.costPer1000, " per 1,000 images"),
+  );
+  const decisions = el("ol", {
+    class: "fleet-decisions",
+    "data-testid": "fleet-decisions",
+    "aria-label": "Last scaling decisions",
+  });
+
+  section.replaceChildren(legend, chart, figures, decisions);
+  return { workers, backlog, inFlight, starting, chart, paths, axes, numbers, decisions };
+}
+
+/** One capacity figure: the measured value in `value`, the guess beside it in `guess`. */
+function showEstimate(value, guess, estimate, unit) {
+  const measured = estimate?.measured;
+  const configured = estimate?.configured;
+  if (typeof measured === "number") {
+    value.textContent = `${formatFigure(measured)}\u00a0${unit}`;
+    guess.textContent = typeof configured === "number" ? ` (guess ${formatFigure(configured)})` : "";
+  } else {
+    value.textContent = `${formatFigure(configured)}\u00a0${unit}`;
+    guess.textContent = " (guess; not measured yet)";
+  }
+}
+
+/** "14:02:07": a scale event's time, on the page's clock. */
+function clock(t) {
+  return new Date(t * 1000).toLocaleTimeString([], { hour12: false });
+}
+
+/** The last few scale events, newest first: time, from → to, why. */
+function showDecisions(list, decisions) {
+  const shown = (decisions ?? []).slice(-DECISIONS_SHOWN).reverse();
+  list.replaceChildren(
+    ...shown.map((decision) => {
+      const entry = el("li", { class: "fleet-decision", "data-testid": "fleet-decision" });
+      const time = el("time", { datetime: new Date(decision.t * 1000).toISOString() });
+      time.textContent = clock(decision.t);
+      const change = el("strong", {}, `${decision.from} → ${decision.to}`);
+      const reason = el("span", { class: "fleet-reason" }, decision.reason);
+      const figures = Object.entries(decision.figures ?? {})
+        .map(([name, value]) => `${name} ${formatFigure(value)}`)
+        .join(", ");
+      if (figures) reason.title = figures;
+      entry.append(time, " ", change, " ", reason);
+      return entry;
+    }),
+  );
 }
 
 /** Draw one /v1/scaler answer. */
@@ -95,6 +161,11 @@ function render(parts, scaler, windowS) {
   parts.axes.workersTop.textContent = `${drawn.workersMax} workers`;
   parts.axes.backlogTop.textContent = `${drawn.backlogMax} queued`;
   parts.axes.since.textContent = `−${Math.round(windowS / 60)} min`;
+  showEstimate(parts.numbers.rate, parts.numbers.rateGuess, scaler.capacity?.worker_rate_ips, "img/s");
+  showEstimate(parts.numbers.boot, parts.numbers.bootGuess, scaler.capacity?.boot_s, "s");
+  parts.numbers.cost.textContent = formatDollars(scaler.cost);
+  parts.numbers.costPer1000.textContent = formatDollars(scaler.cost_per_1000);
+  showDecisions(parts.decisions, scaler.decisions);
   const max = scaler.max_workers == null ? "" : ` (at most ${scaler.max_workers})`;
   parts.chart.setAttribute(
     "aria-label",

@@ -49,3 +49,18 @@ export function formatOrigin(result) {
   if (typeof inferenceMs === "number") parts.push(`batch\u00a0${Math.round(inferenceMs)}\u00a0ms`);
   return parts.filter(Boolean).join(" · ");
 }
+
+/** Dollars for people: "$1.23", "$0.0042" (two significant digits under a cent), "–" if unknown. */
+export function formatDollars(amount) {
+  if (typeof amount !== "number" || !Number.isFinite(amount)) return "–";
+  if (amount === 0) return "$0";
+  if (amount < 0.0001) return "<$0.0001";
+  if (amount < 0.01) return `$${amount.toPrecision(2)}`;
+  return `$${amount.toFixed(2)}`;
+}
+
+/** A figure with at most one decimal, none from ten up: "2.4", "24", "–" if not a number. */
+export function formatFigure(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "–";
+  return Math.abs(value) >= 10 ? String(Math.round(value)) : String(Math.round(value * 10) / 10);
+}

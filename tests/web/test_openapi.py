@@ -199,18 +199,23 @@ async def test_operations_and_errors_match_the_schemas(gateway_only: Service) ->
 
 
 async def test_the_scaler_snapshot_matches_its_schema(
-    gateway_settings: Settings, resources: Resources
+    gateway_settings: Settings, resources: Resources, aws: AwsClients
 ) -> None:
     settings = gateway_settings.model_copy(
         update={
-            "autoscaler": True,  # with a fleet of fake instances, kept at none
+            "autoscaler": True,  # with a fleet of fake instances (no worker runs on them)
             "worker_image_id": "ami-0123456789abcdef0",
             "max_workers": 1,
         }
     )
+    # A request waiting: the first look launches an instance, so the log has an event.
+    await aws.messages.send_batch(resources.request_queue_url, ["not a request"])
     async with serve_gateway(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
         await wait_ready(http)
         document = await served_document(http)
         snapshot = assert_documented(document, await http.get("/v1/scaler"), "get", "/v1/scaler")
     assert snapshot["timeline"], "the scaler looks once before the gateway is ready"
-    assert snapshot["max_workers"] == 1 and snapshot["workers"] == 0
+    assert snapshot["max_workers"] == 1 and snapshot["workers"] == 1
+    assert [(event["from"], event["to"]) for event in snapshot["decisions"]] == [(0, 1)]
+    assert snapshot["capacity"]["boot_s"]["configured"] == settings.worker_boot_s
+    assert snapshot["instance_seconds"] >= settings.billing_minimum_s

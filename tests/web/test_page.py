@@ -156,6 +156,12 @@ async def test_five_images_show_their_labels_live(
         for score in await card.get_by_test_id("score").all_text_contents():
             assert re.fullmatch(r"(\d{1,3}\.\d|<0\.1)%", score)
     assert len(request_ids) == 5
+    # The fleet scaled out for these images: the header says why, what the worker it
+    # launched measured (its rate and boot beside the guesses), and what it cost.
+    await expect(page.get_by_test_id("fleet-decisions")).to_contain_text("0 → 1")
+    await expect(page.get_by_test_id("fleet-figures")).not_to_contain_text("not measured")
+    await expect(page.get_by_test_id("fleet-rate")).to_have_text(re.compile(r"^[\d.]+\u00a0img/s$"))
+    await expect(page.get_by_test_id("fleet-cost-per-1000")).to_have_text(re.compile(r"\$"))
     assert errors == []
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -311,6 +317,16 @@ def fake_scaler() -> dict[str, Any]:
             }
         )
     timeline[-1].update(backlog=37, in_flight=16)
+    decisions = [
+        {"t": now - 220, "from": 0, "to": 1, "reason": "backlog 9 -> 1 workers", "figures": {}},
+        {
+            "t": now - 200,
+            "from": 1,
+            "to": 2,
+            "reason": "backlog 45 -> 2 workers (capped at 2)",
+            "figures": {"work": 45.0, "needed": None},
+        },
+    ]
     return {
         "workers": 2,
         "desired": 2,
@@ -319,6 +335,17 @@ def fake_scaler() -> dict[str, Any]:
         "in_flight": 16,
         "max_workers": 2,
         "min_workers": 0,
+        "capacity": {
+            "worker_rate_ips": {"configured": 20.0, "measured": 23.64, "samples": 40},
+            "boot_s": {"configured": 40.0, "measured": None, "samples": 0},
+        },
+        "last_decision": {"reason": decisions[-1]["reason"], "figures": {}},
+        "decisions": decisions,
+        "images": 410,
+        "instance_seconds": 300.0,
+        "price_per_hour": 0.0416,
+        "cost": 0.0034667,
+        "cost_per_1000": 0.0084553,
         "timeline": timeline,
     }
 
@@ -347,6 +374,20 @@ async def test_the_fleet_chart_shows_workers_and_backlog(
     await expect(chart).to_have_attribute("aria-label", re.compile(r"2 running of 2 .*37 queued"))
     workers_line = await fleet.locator("path.fleet-workers-line").get_attribute("d")
     assert workers_line and workers_line.startswith("M") and "V" in workers_line
+    # What the scaler measured, beside its guesses; what the fleet cost; why it scaled.
+    await expect(page.get_by_test_id("fleet-rate")).to_have_text("24\u00a0img/s")
+    await expect(page.get_by_test_id("fleet-figures")).to_contain_text("(guess 20)")
+    await expect(page.get_by_test_id("fleet-boot")).to_have_text("40\u00a0s")
+    await expect(page.get_by_test_id("fleet-figures")).to_contain_text("not measured yet")
+    await expect(page.get_by_test_id("fleet-cost")).to_have_text("$0.0035")
+    await expect(page.get_by_test_id("fleet-cost-per-1000")).to_have_text("$0.0085")
+    decisions = page.get_by_test_id("fleet-decision")
+    await expect(decisions).to_have_count(2)
+    await expect(decisions.first).to_contain_text("1 → 2")  # newest first
+    await expect(decisions.first).to_contain_text("backlog 45 -> 2 workers (capped at 2)")
+    await expect(decisions.first.locator(".fleet-reason")).to_have_attribute(
+        "title", "work 45, needed \u2013"
+    )
     async with page.expect_request("**/v1/scaler", timeout=5_000):
         pass  # it keeps polling
     assert errors == []

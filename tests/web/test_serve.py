@@ -51,8 +51,22 @@ async def test_serve_answers_and_ctrl_c_stops_everything(served: ServedProcess) 
     response = await served.http.post("/upload", files={"myfile": ("test_00.jpg", image_bytes())})
     assert response.status_code == 200 and response.text.startswith("test_00:")
     assert (await served.http.get("/")).text.lstrip().lower().startswith("<!doctype html>")
-    timeline = (await served.http.get("/v1/scaler")).json()["timeline"]
-    assert max(point["workers"] + point["starting"] for point in timeline) >= 1
+    scaler = (await served.http.get("/v1/scaler")).json()
+    assert max(point["workers"] + point["starting"] for point in scaler["timeline"]) >= 1
+    # The worker it launched answered: its boot and its rate are measured, the launch is
+    # logged with its reason, and the instance-seconds are counted (no minimum locally).
+    assert scaler["decisions"][0]["from"] == 0 and scaler["decisions"][0]["to"] >= 1
+    assert scaler["decisions"][0]["reason"]
+    capacity = scaler["capacity"]
+    assert capacity["boot_s"]["configured"] == 3.0 and capacity["boot_s"]["samples"] >= 1
+    assert 0 < capacity["boot_s"]["measured"] < 60
+    assert capacity["worker_rate_ips"]["measured"] > 0
+    assert scaler["images"] == 1 and scaler["instance_seconds"] > 0
+    assert scaler["cost_per_1000"] is not None and scaler["cost_per_1000"] > 0
+    metrics = (await served.http.get("/metrics")).text
+    assert 'iras_worker_boot_seconds{source="measured"}' in metrics
+    assert 'iras_worker_rate_images_per_second{source="configured"} 20.0' in metrics
+    assert 'iras_scale_events_total{direction="out"}' in metrics
 
     served.process.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(asyncio.to_thread(served.process.wait), 60) == 0

@@ -56,9 +56,11 @@ async def test_worker_classifies_like_iras_predict(
     requests = await submit(aws, settings, resources, images, reply_queue)
     worker = make_worker(settings, aws, classifier, resources, burst=True)
 
+    started = time.monotonic()
     run = asyncio.create_task(worker.run())
     results = await collect_results(aws, reply_queue, len(images))
     assert await asyncio.wait_for(run, 30) is ExitReason.EMPTY
+    ran_s = time.monotonic() - started
 
     for name, blob in images.items():
         (tmp_path / name).write_bytes(blob)
@@ -78,6 +80,13 @@ async def test_worker_classifies_like_iras_predict(
         assert result.job_id == request.job_id and result.name == request.name
         assert result.model == "efficientnet_lite0" and result.worker == "test-worker"
         assert result.timings["inference_ms"] > 0
+        assert 0 <= result.timings["worker_up_s"] <= ran_s
+    # What the autoscaler learns: images per busy second. Busy time is at most the batches'
+    # summed times and, with two at once at most, at least half of it: so the rate lies
+    # between the slowest batch's own rate and twice the fastest's.
+    batch_rates = [r.timings["batch_size"] / (r.timings["inference_ms"] / 1000.0) for r in results]
+    rates = [r.timings["worker_rate_ips"] for r in results]
+    assert min(batch_rates) * 0.99 <= min(rates) <= max(rates) <= 2.01 * max(batch_rates)
     assert worker.batches_done >= len(images) // settings.batch_size
     assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
 

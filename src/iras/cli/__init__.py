@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from iras import __version__
-from iras.cli import bench, classify, gateway, predict, provision, serve, teardown
+from iras.cli import bench, classify, gateway, predict, provision, serve, simulate, teardown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"iras {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, gateway, predict, classify, bench, provision, teardown):
+    for module in (serve, gateway, predict, classify, bench, simulate, provision, teardown):
         module.register(subparsers)
     return parser
 

@@ -43,10 +43,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--max-workers", type=int, help="most workers (IRAS_MAX_WORKERS; default: core count)"
     )
+    parser.add_argument(
+        "--latency-target-s",
+        type=float,
+        help="p95 upload -> result target in seconds: the autoscaler keeps the smallest fleet "
+        "that meets it (IRAS_LATENCY_TARGET_S; default: scale to zero once idle)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.latency_target_s is not None:  # the environment, so that every process sees it
+        os.environ["IRAS_LATENCY_TARGET_S"] = str(args.latency_target_s)
     settings = load_settings()
     # Workers here, and the embedded AWS unless an endpoint is configured: without the
     # extra that brings them, one line now rather than tracebacks from every process.
@@ -67,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         # Short long polls on one machine: a worker being scaled in (or Ctrl-C) waits for
         # its polls to return, so that no message is caught by a cancelled one.
         os.environ.setdefault("IRAS_RECEIVE_WAIT_S", "5")
+        # Local processes: a worker takes seconds to start, not an instance's 40, and no
+        # one bills a minimum for it.
+        os.environ.setdefault("IRAS_WORKER_BOOT_S", "3")
+        os.environ.setdefault("IRAS_BILLING_MINIMUM_S", "0")
         os.environ.update(
             {
                 **dummy_credentials(os.environ),

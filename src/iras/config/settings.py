@@ -271,6 +271,47 @@ class Settings(BaseSettings):
     scaler_interval_s: float = Field(
         1.0, gt=0, description="How often the autoscaler observes the queue and the fleet."
     )
+    latency_target_s: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "p95 target for upload -> result, in seconds: the autoscaler keeps the smallest "
+            "fleet that meets it and scales in gradually. Unset: scale to min_workers as "
+            "soon as the fleet is idle (what the CSE546 grader scores)."
+        ),
+    )
+    worker_rate_ips: float = Field(
+        20.0,
+        gt=0,
+        description=(
+            "Starting guess of the images one worker classifies per second of busy time; "
+            "replaced by what workers report."
+        ),
+    )
+    worker_boot_s: float = Field(
+        40.0,
+        ge=0,
+        description=(
+            "Starting guess of an instance's time from launch to taking work; replaced by "
+            "what launched workers show (`iras serve`: 3)."
+        ),
+    )
+    billing_minimum_s: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Seconds every instance is billed at least (EC2: 60); the latency objective "
+            "does not release an instance before it (`iras serve`: 0)."
+        ),
+    )
+    price_per_hour: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Price of one worker instance per hour, for /v1/scaler's cost figures; unset: "
+            "the us-east-1 on-demand price of worker_instance_type."
+        ),
+    )
     local_instances: bool = Field(
         False,
         description=(

@@ -5,6 +5,13 @@ itself is `policy.decide`, a pure function. It observes every `scaler_interval_s
 also the moment an upload arrives that may need more workers (`nudge`), so a fleet at
 zero starts a worker before the first request is even queued, while uploads that find
 the fleet big enough cost no AWS call.
+
+It also learns from what comes back: every result the gateway receives passes through
+`observe_result`, which feeds the capacity model (a worker's measured throughput, an
+instance's boot time: `iras.scaler.reports`) and the billing meter (images answered,
+`iras.scaler.meter`). The policy decides with the measured figures, the configured
+ones standing in until the first measurement. The scale events, with the reasons and
+figures behind them, are kept for `/v1/scaler` (`iras.scaler.decision_log`).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +30,9 @@ from iras.aws import MessageQueue
 from iras.aws.errors import AWS_ERRORS
 from iras.aws.retry import retry_while_away
 from iras.config import Settings
+from iras.scaler import billing
+from iras.scaler.capacity import CapacityModel, Estimate
+from iras.scaler.decision_log import DecisionLog, ScaleEvent, plain_figures
 from iras.scaler.fleet import (
     LIVE_STATES,
     Ec2Fleet,
@@ -31,7 +41,17 @@ from iras.scaler.fleet import (
     next_names,
 )
 from iras.scaler.local_runner import LocalInstanceRunner
-from iras.scaler.policy import Decision, Observation, PolicyState, ScalingConfig, decide
+from iras.scaler.meter import BillingMeter
+from iras.scaler.policy import (
+    Decision,
+    Member,
+    Observation,
+    PolicyState,
+    ScalingConfig,
+    decide,
+    pick_released,
+)
+from iras.scaler.reports import WorkerReports
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +73,8 @@ def scaling_config(settings: Settings) -> ScalingConfig:
         max_workers=max_workers,
         backlog_per_worker=settings.backlog_per_worker,
         scale_in_cooldown_s=settings.scale_in_cooldown_s,
+        latency_target_s=settings.latency_target_s,
+        billing_minimum_s=settings.billing_minimum_s,
     )
 
 
@@ -67,13 +89,21 @@ class Point:
 
 
 def may_scale_out(
-    last: Point | None, arriving: int, config: ScalingConfig, state: PolicyState
+    last: Point | None,
+    arriving: int,
+    config: ScalingConfig,
+    state: PolicyState,
+    *,
+    worker_rate_ips: float | None = None,
+    boot_s: float | None = None,
+    ages_s: tuple[float, ...] = (),
 ) -> bool:
     """Whether uploads arriving now could make the policy add workers.
 
-    Asked of the policy itself, with the last observation plus `arriving`. Only then is
-    the fleet observed at once (two AWS calls); otherwise the next period sees the
-    uploads, and an upload that finds the fleet big enough costs no AWS call.
+    Asked of the policy itself, with the last observation plus `arriving` (and the
+    capacity figures the last step used). Only then is the fleet observed at once (two
+    AWS calls); otherwise the next period sees the uploads, and an upload that finds the
+    fleet big enough costs no AWS call.
     """
     if last is None:
         return True
@@ -84,8 +114,20 @@ def may_scale_out(
         arriving=arriving,
         workers=last.workers,
         starting=last.starting,
+        worker_rate_ips=worker_rate_ips,
+        boot_s=boot_s,
+        ages_s=ages_s,
     )
     return decide(guess, config, state).desired > last.workers + last.starting
+
+
+def estimate_figures(estimate: Estimate) -> dict[str, Any]:
+    """One capacity figure for `/v1/scaler`: the guess, the measurement, the samples."""
+    return {
+        "configured": estimate.configured,
+        "measured": None if estimate.measured is None else round(estimate.measured, 3),
+        "samples": estimate.samples,
+    }
 
 
 class Scaler:
@@ -99,14 +141,27 @@ class Scaler:
         fleet: Ec2Fleet,
         runner: LocalInstanceRunner | None,
         arriving: Callable[[], int] = lambda: 0,
+        on_scale: Callable[[str], None] = lambda direction: None,
     ) -> None:
+        """`on_scale` hears of each scale event, "out" or "in" (the gateway counts them)."""
         self._settings = settings
         self._messages = messages
         self._queue_url = request_queue_url
         self._fleet = fleet
         self._runner = runner
         self._arriving = arriving
+        self._on_scale = on_scale
         self.config = scaling_config(settings)
+        self.capacity = CapacityModel(settings.worker_rate_ips, settings.worker_boot_s)
+        self._reports = WorkerReports(self.capacity)
+        self.meter = BillingMeter(
+            settings.billing_minimum_s,
+            billing.price_per_hour(settings.worker_instance_type, settings.price_per_hour),
+        )
+        self.decisions = DecisionLog()
+        self.last_observation: Observation | None = None
+        self.last_decision: Decision | None = None
+        self._ages_s: tuple[float, ...] = ()  # of the live instances, at the last step
         self._state = PolicyState()
         self._uploads_since_look = 0
         self._wake = asyncio.Event()
@@ -117,8 +172,25 @@ class Scaler:
     def nudge(self) -> None:
         """An upload arrived: observe now if it may need more workers than there are."""
         self._uploads_since_look += 1
-        if may_scale_out(self.last, self._arriving(), self.config, self._state):
+        if may_scale_out(
+            self.last,
+            self._arriving(),
+            self.config,
+            self._state,
+            worker_rate_ips=self.capacity.rate.value,
+            boot_s=self.capacity.boot.value,
+            ages_s=self._ages_s,
+        ):
             self._wake.set()
+
+    def observe_result(self, result: dict[str, Any]) -> None:
+        """A result reached the gateway: learn its worker's figures, count an image.
+
+        Called for every result the reply queue brings, so O(1), and it never raises:
+        results of old workers lack the figures, and any value may be malformed.
+        """
+        self._reports.result(result, time.monotonic())
+        self.meter.answered()
 
     async def run(self) -> None:
         """Observe and act until cancelled.
@@ -155,45 +227,113 @@ class Scaler:
         async with self._lock:
             visible, in_flight = await self._messages.depth(self._queue_url)
             instances = await self._fleet.instances()
-            live = [i for i in instances if i.state in LIVE_STATES]
+            now_s = time.monotonic()
+            live = self._saw(instances, now_s)
+            self._ages_s = tuple(self._age_s(i, now_s) for i in live)
             observation = Observation(
-                now_s=time.monotonic(),
+                now_s=now_s,
                 visible=visible,
                 in_flight=in_flight,
                 arriving=self._arriving(),
                 workers=sum(i.state == "running" for i in live),
                 starting=sum(i.state == "pending" for i in live),
                 uploaded=self._uploads_since_look,
+                worker_rate_ips=self.capacity.rate.value,
+                boot_s=self.capacity.boot.value,
+                ages_s=self._ages_s,
             )
             self._uploads_since_look = 0
             decision = decide(observation, self.config, self._state)
+            self.last_observation, self.last_decision = observation, decision
             if decision.desired != len(live):
-                log.info("scaling %d -> %d: %s", len(live), decision.desired, decision.reason)
-                instances = await self._act(decision.desired, instances)
+                log.info(
+                    "scaling %d -> %d: %s %s",
+                    len(live),
+                    decision.desired,
+                    decision.reason,
+                    plain_figures(decision.figures),
+                )
+                instances = await self._act(decision.desired, instances, observation.ages_s)
+                self._saw(instances, time.monotonic())
+                self._scaled(len(live), decision)
             self._state = decision.state
             if self._runner is not None:
                 await self._runner.sync(instances)
             self._record(observation, decision.desired, instances)
             return decision
 
-    async def _act(self, desired: int, instances: list[Instance]) -> list[Instance]:
+    async def _act(
+        self, desired: int, instances: list[Instance], ages_s: Sequence[float]
+    ) -> list[Instance]:
+        """Launch (or start) or release instances; the fleet as it is afterwards.
+
+        Instances released are `pick_released`'s, given their `ages_s` in `live` order.
+        Starting, to it, is pending or booting (launched here, no result yet): EC2 says
+        "running" long before the worker takes work (and the embedded AWS never says
+        "pending"), and an instance not yet taking work is the one to lose first."""
         live = [i for i in instances if i.state in LIVE_STATES]
         if desired > len(live):
             missing = desired - len(live)
             if self._settings.warm_pool:
                 stopped = [i for i in instances if i.state == "stopped"][:missing]
+                asked_s = time.monotonic()
                 await self._fleet.start(stopped)
+                self._launched(stopped, asked_s)
                 missing -= len(stopped)
             taken = {i.name for i in instances}
-            await self._fleet.launch(next_names(self._settings.worker_name_prefix, taken, missing))
+            names = next_names(self._settings.worker_name_prefix, taken, missing)
+            asked_s = time.monotonic()
+            self._launched(await self._fleet.launch(names), asked_s)
         else:
-            surplus = sorted(live, key=lambda i: (i.state != "pending", -i.number))
-            chosen = surplus[: len(live) - desired]  # pending first, then the newest
+            members = [
+                Member(i.id, i.state == "pending" or self._reports.booting(i.id), age_s)
+                for i, age_s in zip(live, ages_s, strict=True)
+            ]
+            released = set(
+                pick_released(members, len(live) - desired, self.config.billing_minimum_s)
+            )
+            chosen = [i for i in live if i.id in released]
             if self._settings.warm_pool:
                 await self._fleet.stop(chosen)
             else:
                 await self._fleet.terminate(chosen)
         return await self._fleet.instances()
+
+    def _launched(self, instances: list[Instance], asked_s: float) -> None:
+        """Instances this gateway launched (or started) when it asked, at `asked_s`: their
+        boot is timed and their bill counted from then."""
+        for instance in instances:
+            self.meter.launched(instance.id, asked_s)
+            self._reports.launched(instance, asked_s)
+
+    def _saw(self, instances: list[Instance], now_s: float) -> list[Instance]:
+        """Tell the meter and the reports which instances are live; return those."""
+        live = [i for i in instances if i.state in LIVE_STATES]
+        wall_s = time.time()
+        self.meter.seen(
+            {
+                i.id: None if i.launched_at is None else max(0.0, wall_s - i.launched_at)
+                for i in live
+            },
+            now_s,
+        )
+        self._reports.fleet(live, now_s)
+        return live
+
+    def _age_s(self, instance: Instance, now_s: float) -> float:
+        age_s = self.meter.age_s(instance.id, now_s)
+        return 0.0 if age_s is None else age_s
+
+    def _scaled(self, before: int, decision: Decision) -> None:
+        event = ScaleEvent(
+            t=round(time.time(), 3),
+            before=before,
+            after=decision.desired,
+            reason=decision.reason,
+            figures=plain_figures(decision.figures),
+        )
+        self.decisions.add(event)
+        self._on_scale(event.direction)
 
     async def shutdown(self) -> None:
         """Stop local worker processes (on AWS the fleet outlives the gateway and idles out)."""
@@ -214,8 +354,11 @@ class Scaler:
         self.last = point
 
     def snapshot(self, *, with_timeline: bool = True) -> dict[str, Any]:
-        """What `/v1/scaler` answers; `/metrics` needs only the current figures."""
+        """What `/v1/scaler` answers; `/metrics` needs only the current figures (no
+        timeline, no decision log)."""
         last = self.last or Point(time.time(), 0, 0, 0, 0, 0)
+        decision = self.last_decision
+        now_s = time.monotonic()
         return {
             "workers": last.workers,
             "starting": last.starting,
@@ -225,5 +368,19 @@ class Scaler:
             "min_workers": self.config.min_workers,
             "max_workers": self.config.max_workers,
             "warm_pool": self._settings.warm_pool,
+            "latency_target_s": self.config.latency_target_s,
+            "capacity": {
+                "worker_rate_ips": estimate_figures(self.capacity.rate),
+                "boot_s": estimate_figures(self.capacity.boot),
+            },
+            "last_decision": None
+            if decision is None
+            else {"reason": decision.reason, "figures": plain_figures(decision.figures)},
+            "decisions": self.decisions.as_dicts() if with_timeline else [],
+            "images": self.meter.images,
+            "instance_seconds": round(self.meter.instance_s(now_s), 3),
+            "price_per_hour": self.meter.price_per_hour,
+            "cost": self.meter.cost(now_s),
+            "cost_per_1000": self.meter.cost_per_1000(now_s),
             "timeline": [asdict(point) for point in self.timeline] if with_timeline else [],
         }

@@ -9,7 +9,9 @@ workers. The same calls run against AWS and against the embedded AWS, where
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from iras.aws import BotocoreClient
 from iras.config import Settings
@@ -32,11 +34,22 @@ class Instance:
     id: str
     name: str
     state: str
+    #: EC2's LaunchTime, in seconds since the Unix epoch (AWS's clock, to the second;
+    #: None if not given). Real EC2 sets it again when a stopped instance is started; the
+    #: embedded AWS keeps the first. Only the ages of instances this gateway did not
+    #: launch itself are read from it (`iras.scaler.meter`).
+    launched_at: float | None = field(default=None, compare=False)
 
     @property
     def number(self) -> int:
         tail = self.name.rsplit("-", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+
+def _instance(raw: dict[str, Any], name: str) -> Instance:
+    launch_time = raw.get("LaunchTime")
+    launched_at = launch_time.timestamp() if isinstance(launch_time, datetime) else None
+    return Instance(raw["InstanceId"], name, raw["State"]["Name"], launched_at)
 
 
 def next_names(prefix: str, taken: set[str], count: int) -> list[str]:
@@ -72,9 +85,7 @@ class Ec2Fleet:
             for reservation in page.get("Reservations", []):
                 for raw in reservation.get("Instances", []):
                     tags = {t["Key"]: t["Value"] for t in raw.get("Tags", [])}
-                    found.append(
-                        Instance(raw["InstanceId"], tags.get("Name", ""), raw["State"]["Name"])
-                    )
+                    found.append(_instance(raw, tags.get("Name", "")))
         return sorted(found, key=lambda instance: (instance.number, instance.id))
 
     async def launch(self, names: list[str]) -> list[Instance]:
@@ -84,7 +95,7 @@ class Ec2Fleet:
                 MinCount=1, MaxCount=1, **self._launch_spec(name)
             )
             raw = response["Instances"][0]
-            launched.append(Instance(raw["InstanceId"], name, raw["State"]["Name"]))
+            launched.append(_instance(raw, name))
         if launched:
             log.info("launched %s", ", ".join(f"{i.name} ({i.id})" for i in launched))
         return launched

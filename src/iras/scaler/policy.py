@@ -6,7 +6,11 @@ the desired worker count and the next state. It reads no clock, makes no call an
 no globals; the controller owns the clock, the AWS I/O and the metrics, and only acts on
 the answer. So the rule is tested with tables and simulated control periods, no AWS.
 
-The rule in words: work is what waits (visible), what workers hold (in flight) and what
+Two rules. With no latency target (`IRAS_LATENCY_TARGET_S` unset, `iras serve`'s
+default) the idle rule below decides; with one, the latency objective
+(`iras.scaler.objective`, whose docstring says its rule in words).
+
+The idle rule in words: work is what waits (visible), what workers hold (in flight) and what
 the gateway accepted but has not queued yet (arriving). With work, scale out at once to
 one worker per `backlog_per_worker` requests, and never scale in. Without work, keep
 the fleet until a look at least `scale_in_cooldown_s` after the first look that found
@@ -20,65 +24,39 @@ is at least 1 while there is work.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from iras.scaler.decision import (
+    Decision,
+    Member,
+    Observation,
+    PolicyState,
+    ScalingConfig,
+)
+from iras.scaler.objective import decide_for_target
 
-@dataclass(frozen=True, slots=True)
-class ScalingConfig:
-    """Bounds and targets of the policy; invalid values raise `ValueError` at once."""
-
-    min_workers: int
-    max_workers: int
-    backlog_per_worker: int
-    scale_in_cooldown_s: float
-
-    def __post_init__(self) -> None:
-        if self.min_workers < 0:
-            raise ValueError(f"min_workers must be >= 0, got {self.min_workers}")
-        if self.max_workers < max(1, self.min_workers):
-            raise ValueError(
-                f"max_workers must be >= 1 and >= min_workers ({self.min_workers}), "
-                f"got {self.max_workers}"
-            )
-        if self.backlog_per_worker < 1:
-            raise ValueError(f"backlog_per_worker must be >= 1, got {self.backlog_per_worker}")
-        if not (math.isfinite(self.scale_in_cooldown_s) and self.scale_in_cooldown_s >= 0):
-            raise ValueError(
-                f"scale_in_cooldown_s must be a finite number >= 0, got {self.scale_in_cooldown_s}"
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What the controller saw at `now_s` (a monotonic clock, in seconds)."""
-
-    now_s: float
-    visible: int  # messages waiting in the request queue
-    in_flight: int  # messages received by workers, not yet deleted
-    arriving: int  # uploads accepted by the gateway but not yet queued
-    workers: int  # live (running) workers
-    starting: int  # workers launched but not yet running
-    uploaded: int = 0  # uploads this gateway accepted since the previous look
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyState:
-    """What the policy remembers between periods."""
-
-    last_busy_s: float | None = None  # when work was last seen > 0
-    idle_since_s: float | None = None  # the first look that found no work, since then
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    desired: int
-    state: PolicyState
-    reason: str  # short human text for logs
-    recheck_in_s: float | None = None  # look again this soon (a cooldown is running)
+__all__ = [
+    "Decision",
+    "Member",
+    "Observation",
+    "PolicyState",
+    "ScalingConfig",
+    "decide",
+    "pick_released",
+]
 
 
 def decide(observation: Observation, config: ScalingConfig, state: PolicyState) -> Decision:
-    """Return the desired worker count for `observation`, and the state to pass next time."""
+    """Return the desired worker count for `observation`, and the state to pass next time.
+
+    With `config.latency_target_s` set, the latency objective decides
+    (`objective.decide_for_target`); without, the idle rule of this module's docstring.
+    """
+    if config.latency_target_s is not None:
+        return decide_for_target(observation, config, state)
+    return _idle_rule(observation, config, state)
+
+
+def _idle_rule(observation: Observation, config: ScalingConfig, state: PolicyState) -> Decision:
     work = observation.visible + observation.in_flight + observation.arriving
     current = observation.workers + observation.starting
 
@@ -126,3 +104,22 @@ def _clamp(count: int, config: ScalingConfig) -> int:
 
 def _bounds(config: ScalingConfig) -> str:
     return f"[{config.min_workers}, {config.max_workers}]"
+
+
+def pick_released(members: list[Member], count: int, billing_minimum_s: float) -> list[str]:
+    """The keys of the `count` instances to release first.
+
+    Those past the billing minimum first: releasing one saves every second from now on.
+    Among them, starting ones first (their capacity is not there yet), then the newest
+    (the older ones have proved themselves). Last, those still within the minimum,
+    oldest first: releasing one saves nothing until its minimum is up, so the one
+    closest to it goes first. (With no minimum, as locally: starting first, then newest.)
+    """
+
+    def order(member: Member) -> tuple[bool, bool, float]:
+        within_minimum = member.age_s < billing_minimum_s
+        if within_minimum:
+            return (True, False, -member.age_s)
+        return (False, not member.starting, member.age_s)
+
+    return [member.key for member in sorted(members, key=order)[: max(0, count)]]

@@ -144,6 +144,7 @@ class Gateway:
                 fleet,
                 runner,
                 arriving=lambda: submitter.arriving,
+                on_scale=lambda direction: self.metrics.scale_events.labels(direction).inc(),
             )
             # One look before ready: /v1/scaler's timeline starts from the fleet as found,
             # not from whatever the first uploads have already set in motion.
@@ -174,6 +175,8 @@ class Gateway:
             self.scaler.nudge()
 
     def _deliver(self, result: dict[str, Any]) -> None:
+        if self.scaler is not None:  # every result: its worker's rate, boot time, an image
+            self.scaler.observe_result(result)
         job = self.book.deliver(result)
         if job is not None:
             self.metrics.results.labels("error" if "error" in result else "ok").inc()

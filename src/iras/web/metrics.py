@@ -74,6 +74,38 @@ class GatewayMetrics:
             "iras_workers_desired", "Workers the autoscaler wants", registry=r
         )
         self.workers_max = Gauge("iras_workers_max", "The autoscaler's cap", registry=r)
+        self.worker_rate = Gauge(
+            "iras_worker_rate_images_per_second",
+            "Images one worker classifies per second of busy time, by source (configured: "
+            "IRAS_WORKER_RATE_IPS; measured: the median of what workers report)",
+            ["source"],
+            registry=r,
+        )
+        self.worker_boot = Gauge(
+            "iras_worker_boot_seconds",
+            "An instance's time from launch to its worker taking work, by source "
+            "(configured: IRAS_WORKER_BOOT_S; measured: the median of recent launches)",
+            ["source"],
+            registry=r,
+        )
+        self.instance_seconds = Gauge(
+            "iras_instance_seconds",
+            "Worker instance-seconds billed so far (each launch's billing minimum included) "
+            "since this gateway started",
+            registry=r,
+        )
+        self.cost = Gauge(
+            "iras_cost_dollars",
+            "Estimated cost of the worker instances so far, in USD (absent when the price "
+            "of the instance type is unknown: set IRAS_PRICE_PER_HOUR)",
+            registry=r,
+        )
+        self.scale_events = Counter(
+            "iras_scale_events",
+            "Times the autoscaler changed the fleet's size, by direction (out, in)",
+            ["direction"],
+            registry=r,
+        )
         self.websockets = Gauge(
             "iras_websocket_connections", "Open WebSocket subscriptions", registry=r
         )
@@ -90,6 +122,16 @@ class GatewayMetrics:
         self.workers.labels("starting").set(snapshot["starting"])
         self.workers_desired.set(snapshot["desired"])
         self.workers_max.set(snapshot["max_workers"])
+        for gauge, figure in (
+            (self.worker_rate, snapshot["capacity"]["worker_rate_ips"]),
+            (self.worker_boot, snapshot["capacity"]["boot_s"]),
+        ):
+            gauge.labels("configured").set(figure["configured"])
+            if figure["measured"] is not None:
+                gauge.labels("measured").set(figure["measured"])
+        self.instance_seconds.set(snapshot["instance_seconds"])
+        if snapshot["cost"] is not None:
+            self.cost.set(snapshot["cost"])
 
 
 class RequestMetrics:

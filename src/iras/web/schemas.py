@@ -51,9 +51,12 @@ class Scored(BaseModel):
 _TIMINGS = (
     "What the worker measured, in milliseconds unless named otherwise: `queue_ms` (from "
     "submission until a worker received the request), `download_ms` (reading the batch's "
-    "images from S3), `inference_ms` (the batch's forward pass), and `batch_size` (images "
-    "classified together, a count). Empty when the image was gone from the input bucket. "
-    "Other keys may be added."
+    "images from S3), `inference_ms` (the batch's forward pass), `batch_size` (images "
+    "classified together, a count), `worker_rate_ips` (the worker's images per second of "
+    "busy time over its recent batches, busy meaning at least one batch classifying) and "
+    "`worker_up_s` (seconds since the worker began receiving, when the result was made: "
+    "the autoscaler measures boot times with it). Empty when the image was gone from the "
+    "input bucket. Other keys may be added."
 )
 
 
@@ -244,8 +247,56 @@ class ScalerPoint(_FleetFigures):
     t: float = Field(description="When, in seconds since the Unix epoch (to the millisecond).")
 
 
+class CapacityFigure(BaseModel):
+    """One figure of the capacity model: the configured guess and what was measured."""
+
+    configured: float = Field(description="The starting guess, as configured.")
+    measured: float | None = Field(
+        description="The median of recent measurements; null before the first. The "
+        "autoscaler uses it once there is one, the guess until then."
+    )
+    samples: int = Field(description="Measurements taken since this gateway started.")
+
+
+class Capacity(BaseModel):
+    """What one worker can do and how long one takes to come up, guessed and measured."""
+
+    worker_rate_ips: CapacityFigure = Field(
+        description="Images one worker classifies per second of busy time (at least one "
+        "batch classifying), as workers report it with each result (IRAS_WORKER_RATE_IPS "
+        "the guess); measured: the median over the recent workers' latest reports."
+    )
+    boot_s: CapacityFigure = Field(
+        description="Seconds from a launch (or a start, with the warm pool) by this gateway "
+        "until the instance's worker began receiving, from its first result "
+        "(IRAS_WORKER_BOOT_S the guess); measured: the median of the last 15 launches."
+    )
+
+
+class DecisionFigures(BaseModel):
+    """What the scaling policy concluded at its latest look, whether or not it changed
+    the fleet."""
+
+    reason: str = Field(description="Why, in words, e.g. `backlog 12 -> 3 workers`.")
+    figures: dict[str, float | None] = Field(
+        description="The figures the answer used, by name (which ones depends on the rule: "
+        "work, arrival rate, worker rate, boot time, ...); null for one that is not finite."
+    )
+
+
+class ScaleEvent(DecisionFigures):
+    """One change of the fleet's size, and the decision that made it."""
+
+    t: float = Field(description="When, in seconds since the Unix epoch (to the millisecond).")
+    from_: int = Field(
+        alias="from", description="Live instances (running or starting) before the change."
+    )
+    to: int = Field(description="Instances the policy asked for.")
+
+
 class ScalerSnapshot(_FleetFigures):
-    """The autoscaler: the fleet and the backlog as last observed, its bounds, its history.
+    """The autoscaler: the fleet and the backlog as last observed, its bounds, its history,
+    what it measured of the workers and what the fleet has cost.
 
     Before its first observation the figures are 0 and the timeline is empty.
     """
@@ -255,6 +306,42 @@ class ScalerSnapshot(_FleetFigures):
     warm_pool: bool = Field(
         description="Whether it starts and stops instances (IRAS_WARM_POOL) rather than "
         "launching and terminating them."
+    )
+    latency_target_s: float | None = Field(
+        description="The p95 latency target it sizes the fleet for (IRAS_LATENCY_TARGET_S); "
+        "null: it scales to min_workers once the fleet is idle."
+    )
+    capacity: Capacity = Field(
+        description="Worker throughput and boot time: the configured guesses beside what "
+        "was measured."
+    )
+    last_decision: DecisionFigures | None = Field(
+        description="The policy's latest answer; null before its first look."
+    )
+    decisions: list[ScaleEvent] = Field(
+        description="The last scale events, oldest first, up to 50: only looks that changed "
+        "the fleet's size."
+    )
+    images: int = Field(
+        description="Results this gateway received since it started (images answered)."
+    )
+    instance_seconds: float = Field(
+        description="Worker instance-seconds billed so far: each instance seen live, from its "
+        "launch by this gateway (or, for one it found running, from when it first saw it) "
+        "until it was seen gone or now, at least the billing minimum of each launch "
+        "(IRAS_BILLING_MINIMUM_S) from the moment it is launched."
+    )
+    price_per_hour: float | None = Field(
+        description="USD per instance-hour used for the cost (IRAS_PRICE_PER_HOUR, else the "
+        "us-east-1 on-demand price of IRAS_WORKER_INSTANCE_TYPE); null when unknown."
+    )
+    cost: float | None = Field(
+        description="Estimated USD of `instance_seconds` at `price_per_hour`; null when the "
+        "price is unknown."
+    )
+    cost_per_1000: float | None = Field(
+        description="`cost` per 1,000 of `images`; null before the first result or when the "
+        "price is unknown."
     )
     timeline: list[ScalerPoint] = Field(
         description="The last observations, oldest first: one per step (about one a "

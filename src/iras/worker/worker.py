@@ -40,6 +40,7 @@ from iras.worker.inbox import Inbox
 from iras.worker.publishing import Outgoing, Publisher
 from iras.worker.receiving import Received, receive_until
 from iras.worker.stopping import Deadline, finish_or_cancel
+from iras.worker.throughput import Throughput
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._exit_reason = ExitReason.STOPPED
         self._last_active = time.monotonic()
+        self._throughput = Throughput()
+        self._up_at_s = time.monotonic()  # reset as the receivers start (`run`)
         self.batches_done = 0
 
     def stop(self) -> None:
@@ -133,6 +136,10 @@ class Worker:
             )
             for i in range(self._settings.receivers)
         ]
+        # Ready: the model is loaded and the first receive call begins now. Results carry
+        # the seconds since (`worker_up_s`), from which the gateway dates this moment on its
+        # own clock, and with its launch time knows the instance's boot time.
+        self._up_at_s = time.monotonic()
         fetcher = asyncio.create_task(self._fetch_loop(), name="fetcher")
         runner = asyncio.create_task(self._run_loop(), name="runner")
         helpers = [
@@ -244,11 +251,14 @@ class Worker:
             log.exception("classifying a batch of %d failed; messages will be retried", len(blobs))
             self._forget([received for received, _ in batch.images])
             return
-        inference_ms = (time.perf_counter() - started) * 1000.0
+        finished = time.perf_counter()
+        inference_ms = (finished - started) * 1000.0
+        self._throughput.batch_done(started, finished, len(blobs))
         timings = {
             "download_ms": round(batch.download_ms, 1),
             "inference_ms": round(inference_ms, 1),
             "batch_size": float(len(blobs)),
+            **self._capacity_report(),
         }
         outgoing = answer_batch(
             batch.images,
@@ -269,6 +279,15 @@ class Worker:
             inference_ms / len(blobs),
         )
         self._spawn_publish(outgoing)
+
+    def _capacity_report(self) -> dict[str, float]:
+        """What the autoscaler learns from each result (`iras.scaler.reports`): this
+        worker's images per busy second over its recent batches, and its seconds up."""
+        report = {"worker_up_s": round(time.monotonic() - self._up_at_s, 3)}
+        rate = self._throughput.rate_ips
+        if rate is not None:
+            report["worker_rate_ips"] = round(rate, 3)
+        return report
 
     async def _heartbeat_loop(self) -> None:
         """Extend the visibility of held messages before it runs out."""

@@ -1,0 +1,1 @@
+"""Tests of `iras.simulation`, one file per module."""
