@@ -18,12 +18,12 @@ against 1.5 s simulated, at 100 images/s). benchmarks/README.md has a run's figu
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 
 import httpx
 import pytest
 
+from iras.bench.stats import percentile
 from iras.simulation.runs import Scenario, run_policy
 from iras.simulation.types import Fleet
 from tests.support import image_bytes
@@ -63,11 +63,6 @@ def worker_seconds(points: list[tuple[float, int]], start: float, end: float) ->
             at = min(t, end)
         size = count
     return total + size * max(0.0, end - at)
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 @pytest.mark.slow
@@ -113,8 +108,9 @@ async def test_the_simulator_agrees_with_iras_serve_on_a_short_trace(
     real_ws = worker_seconds([p for p in real_points if p[0] > 0], 0.0, end)
     sim_ws = worker_seconds(sim_points, 0.0, end)
     real_peak = max(size for t, size in real_points if 0 < t <= end)
-    real_p50, sim_p50 = statistics.median(latencies), statistics.median(simulated.latencies_s)
-    real_p95, sim_p95 = quantile(latencies, 0.95), quantile(simulated.latencies_s, 0.95)
+    real, sim = sorted(latencies), sorted(simulated.latencies_s)
+    real_p50, sim_p50 = percentile(real, 50), percentile(sim, 50)
+    real_p95, sim_p95 = percentile(real, 95), percentile(sim, 95)
     print(
         f"\ncalibration: boot {boot_s:.2f} s, rate {rate_ips:.1f}/s per worker; "
         f"peak {real_peak} real / {simulated.peak_workers} sim; cold starts "

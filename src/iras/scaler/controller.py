@@ -50,6 +50,7 @@ from iras.scaler.policy import (
     ScalingConfig,
     decide,
     pick_released,
+    would_scale_out,
 )
 from iras.scaler.reports import WorkerReports
 
@@ -118,7 +119,7 @@ def may_scale_out(
         boot_s=boot_s,
         ages_s=ages_s,
     )
-    return decide(guess, config, state).desired > last.workers + last.starting
+    return would_scale_out(guess, config, state)
 
 
 def estimate_figures(estimate: Estimate) -> dict[str, Any]:
@@ -211,11 +212,8 @@ class Scaler:
                 wait_initial_s=interval_s,
                 wait_max_s=max(STEP_RETRY_MAX_S, interval_s),
             )
-            wait_s = interval_s
-            if decision.recheck_in_s is not None:  # a cooldown ends before the period
-                wait_s = min(wait_s, decision.recheck_in_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait_s)
+                await asyncio.wait_for(self._wake.wait(), decision.next_look_in_s(interval_s))
 
     async def _step_afresh(self) -> Decision:
         """A step that a nudge from now on (during it, or a wait after it) wakes again."""

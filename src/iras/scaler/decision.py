@@ -80,6 +80,10 @@ class Decision:
     recheck_in_s: float | None = None  # look again this soon (a cooldown is running)
     figures: Mapping[str, float] = field(default_factory=dict)  # what the answer used
 
+    def next_look_in_s(self, period_s: float) -> float:
+        """When to look again: after the period, or sooner when a cooldown ends first."""
+        return period_s if self.recheck_in_s is None else min(period_s, self.recheck_in_s)
+
 
 @dataclass(frozen=True, slots=True)
 class Member:

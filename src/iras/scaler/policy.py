@@ -42,6 +42,7 @@ __all__ = [
     "ScalingConfig",
     "decide",
     "pick_released",
+    "would_scale_out",
 ]
 
 
@@ -54,6 +55,14 @@ def decide(observation: Observation, config: ScalingConfig, state: PolicyState) 
     if config.latency_target_s is not None:
         return decide_for_target(observation, config, state)
     return _idle_rule(observation, config, state)
+
+
+def would_scale_out(guess: Observation, config: ScalingConfig, state: PolicyState) -> bool:
+    """Whether `decide` would add workers for `guess`: the last look's queue and fleet
+    with the uploads arriving since. The gateway asks it on each upload (and the
+    simulator on its uploads) to look at once only when the answer may be more workers.
+    """
+    return decide(guess, config, state).desired > guess.workers + guess.starting
 
 
 def _idle_rule(observation: Observation, config: ScalingConfig, state: PolicyState) -> Decision:

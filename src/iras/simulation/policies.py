@@ -7,10 +7,10 @@ uploaded = arrivals since the previous look, ages_s = seconds since launch of ea
 instance, and the worker rate and boot time from a `CapacityModel` fed with the
 simulated fleet's samples, as the controller feeds its own. It keeps the `PolicyState`
 that `decide` returns between looks, looks every `scaler_interval_s` and sooner when a
-decision asks (`Decision.recheck_in_s`), and answers nudges as `controller.may_scale_out`
-does: `decide` on the last look's queue and fleet (after acting) plus the one upload
-arriving, with the capacity figures and the ages of the last look: scaling out? (That
-function reads the wall clock, so it is mirrored here on the simulated one.)
+decision asks (`Decision.next_look_in_s`), and answers nudges as the controller does,
+with `policy.would_scale_out` on the last look's queue and fleet (after acting) plus the
+one upload arriving, the capacity figures and the ages of the last look, at the
+simulated time.
 
 Two of them are compared: `iras`, with the latency objective (`latency_target_s` set),
 and `backlog`, today's rule (no target, 10 requests per worker, 0.5 s cooldown). The
@@ -21,7 +21,13 @@ from __future__ import annotations
 
 from iras.config.settings import Settings
 from iras.scaler.capacity import CapacityModel
-from iras.scaler.policy import Observation, PolicyState, ScalingConfig, decide
+from iras.scaler.policy import (
+    Observation,
+    PolicyState,
+    ScalingConfig,
+    decide,
+    would_scale_out,
+)
 from iras.simulation.looks import Look
 from iras.simulation.types import Fleet, View
 
@@ -62,10 +68,7 @@ class DecidePolicy:
         decision = decide(observation, self.config, self._state)
         self._state = decision.state
         self.last_observation = observation
-        wait_s = self._interval_s
-        if decision.recheck_in_s is not None:
-            wait_s = min(wait_s, decision.recheck_in_s)
-        return Look(decision.desired, wait_s)
+        return Look(decision.desired, decision.next_look_in_s(self._interval_s))
 
     def nudge(self, last: View, now_s: float) -> bool:
         guess = Observation(
@@ -79,7 +82,7 @@ class DecidePolicy:
             boot_s=self._capacity.boot.value,
             ages_s=last.ages_s,
         )
-        return decide(guess, self.config, self._state).desired > last.ready + last.booting
+        return would_scale_out(guess, self.config, self._state)
 
     def booted(self, boot_s: float) -> None:
         self._capacity.booted(boot_s)
@@ -103,12 +106,13 @@ def iras(fleet: Fleet, latency_target_s: float) -> DecidePolicy:
 
 
 def backlog(fleet: Fleet) -> DecidePolicy:
-    """Today's rule: one worker per 10 requests of backlog, to zero 0.5 s after idle."""
+    """Today's rule with the gateway's defaults: one worker per 10 requests of backlog, to
+    zero 0.5 s after idle."""
     config = ScalingConfig(
         min_workers=0,
         max_workers=fleet.max_workers,
-        backlog_per_worker=10,
-        scale_in_cooldown_s=0.5,
+        backlog_per_worker=BACKLOG_PER_WORKER,
+        scale_in_cooldown_s=SCALE_IN_COOLDOWN_S,
         latency_target_s=None,
         billing_minimum_s=fleet.billing_minimum_s,
     )
