@@ -12,7 +12,7 @@ imports `find_queue_url` from `iras.infra.provision` but must not inherit `creat
 
 The reading is deliberately strict. A client is recognised by the name it is held under,
 with or without leading underscores, as `aws.s3` or `self._ec2`: botocore's full clients
-as `s3`, `sqs`, `ec2`, whose methods are the services' operations; the interfaces of
+as `s3`, `sqs`, `ec2`, `autoscaling`, whose methods are the services' operations; the interfaces of
 `iras.aws.types` as `objects` (`ObjectStore`) and `messages` (`MessageQueue`), whose
 methods each make one operation, named in `INTERFACES`. A method on such a client that
 is not an operation (or an interface method), or a botocore operation name on any other
@@ -36,7 +36,7 @@ from botocore import xform_name
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: The services IRAS talks to, each also the name its botocore client is held under.
-SERVICES = ("s3", "sqs", "ec2")
+SERVICES = ("s3", "sqs", "ec2", "autoscaling")
 
 #: The interfaces of `iras.aws.types`, by the name their clients are held under: the
 #: service, and the operation each method makes (whichever implementation makes it).

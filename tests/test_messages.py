@@ -56,6 +56,10 @@ def test_oversized_request_is_refused_with_a_reason() -> None:
         ('{"job_id": "j", "key": "k"}', "request_id"),
         ('{"request_id": "r", "job_id": "j", "key": ""}', "key"),
         ('{"request_id": "r", "job_id": "j", "key": "k", "submitted_at": "soon"}', "malformed"),
+        (
+            '{"request_id": "r", "job_id": "j", "key": "k", "submitted_at": 1' + "0" * 400 + "}",
+            "malformed",
+        ),
     ],
 )
 def test_malformed_requests_say_what_is_wrong(body: str, reason: str) -> None:

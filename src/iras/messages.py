@@ -119,7 +119,7 @@ def decode_request(body: str) -> Request:
             reply_to=data.get("reply_to") or None,
             submitted_at=float(data.get("submitted_at") or 0.0),
         )
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         raise MessageError(f"malformed request message: {error}") from None
 
 
@@ -162,6 +162,53 @@ def decode_result(body: str | bytes) -> Result:
         )
     except (TypeError, ValueError) as error:
         raise MessageError(f"malformed result message: {error}") from None
+
+
+#: What a gateway report says it is, in its `kind` field (results have none).
+GATEWAY_REPORT_KIND = "gateway-report"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayReport:
+    """What a gateway that does not lead tells the leading one, on the leader's reply
+    queue: the uploads it took since its last report, those being stored now, the results
+    it received (for the fleet's cost per image), and whether an upload may need more
+    workers at once. With them the leader's policy sees the uploads of every gateway."""
+
+    gateway: str
+    uploads: int
+    arriving: int
+    answered: int
+    urgent: bool = False
+
+
+def encode_gateway_report(report: GatewayReport) -> str:
+    return json.dumps(
+        {
+            "kind": GATEWAY_REPORT_KIND,
+            "gateway": report.gateway,
+            "uploads": report.uploads,
+            "arriving": report.arriving,
+            "answered": report.answered,
+            "urgent": report.urgent,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_gateway_report(data: dict[str, Any]) -> GatewayReport:
+    """A report from the JSON object of a reply-queue message whose kind says it is one."""
+    try:
+        uploads, arriving, answered = (
+            int(data.get(key, 0)) for key in ("uploads", "arriving", "answered")
+        )
+        if min(uploads, arriving, answered) < 0:
+            raise ValueError(f"negative count in {data}")
+        return GatewayReport(
+            _text(data, "gateway"), uploads, arriving, answered, urgent=bool(data.get("urgent"))
+        )
+    except (TypeError, ValueError) as error:
+        raise MessageError(f"malformed gateway report: {error}") from None
 
 
 def _json_object(body: str | bytes, what: str) -> dict[str, Any]:

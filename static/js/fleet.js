@@ -84,12 +84,14 @@ function build(section) {
     bootGuess: guess(),
     cost: figure("fleet-cost"),
     costPer1000: figure("fleet-cost-per-1000"),
+    scaledBy: el("span", { class: "fleet-item", "data-testid": "fleet-scaled-by" }),
   };
   figures.append(
     item("worker ", numbers.rate, numbers.rateGuess),
     item("boot ", numbers.boot, numbers.bootGuess),
     item("cost ", numbers.cost),
     item(numbers.costPer1000, " per 1,000 images"),
+    numbers.scaledBy,
   );
   const decisions = el("ol", {
     class: "fleet-decisions",
@@ -165,6 +167,9 @@ function render(parts, scaler, windowS) {
   showEstimate(parts.numbers.boot, parts.numbers.bootGuess, scaler.capacity?.boot_s, "s");
   parts.numbers.cost.textContent = formatDollars(scaler.cost);
   parts.numbers.costPer1000.textContent = formatDollars(scaler.cost_per_1000);
+  // Of several gateways one sizes the fleet; the others show what it does.
+  parts.numbers.scaledBy.textContent =
+    scaler.leader === false ? `scaled by gateway ${scaler.leader_id ?? "(none yet)"}` : "";
   showDecisions(parts.decisions, scaler.decisions);
   const max = scaler.max_workers == null ? "" : ` (at most ${scaler.max_workers})`;
   parts.chart.setAttribute(

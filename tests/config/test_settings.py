@@ -57,6 +57,9 @@ def test_environment_variables(
         {"IRAS_GATEWAY_ID": "web.1"},  # not allowed in a queue name
         {"IRAS_GATEWAY_ID": "g" * 68},  # iras-replies-ggg... is 81 characters
         {"IRAS_GATEWAY_ID": "g" * 60, "IRAS_REPLY_QUEUE_PREFIX": "a-longer-reply-prefix"},
+        {"IRAS_WORKER_HEARTBEAT_S": "10", "IRAS_WORKER_SILENT_S": "20"},  # 2 beats: too eager
+        {"IRAS_FLEET": "spot"},
+        {"IRAS_LEADER_LEASE_S": "1"},
     ],
 )
 def test_bad_values_fail_fast(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

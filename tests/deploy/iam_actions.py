@@ -1,8 +1,9 @@
 """The IAM actions an AWS operation needs, for comparing the code's calls with deploy/iam/.
 
-SQS and EC2 name their IAM actions after their operations, with a few exceptions listed
-here. S3 often does not, so every S3 operation IRAS calls must be listed, after checking
-the Service Authorization Reference; an unlisted one fails loudly.
+SQS, EC2 and Auto Scaling name their IAM actions after their operations, with a few
+exceptions (or additions) listed here. S3 often does not, so every S3 operation IRAS
+calls must be listed, after checking the Service Authorization Reference; an unlisted
+one fails loudly.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ S3_ACTIONS: dict[str, tuple[str, ...]] = {
     "PutBucketLifecycleConfiguration": ("s3:PutLifecycleConfiguration",),
 }
 
-#: SQS and EC2 actions are named after their operations, except these.
+#: SQS, EC2 and Auto Scaling actions are named after their operations, except these.
 OTHER_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sqs", "SendMessageBatch"): ("sqs:SendMessage",),
     ("sqs", "DeleteMessageBatch"): ("sqs:DeleteMessage",),
@@ -37,6 +38,23 @@ OTHER_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     # The fleet tags instances in the launch request, and workers need the app-tier role
     # (their instance profile) to reach S3 and SQS, so a launch also needs these two.
     ("ec2", "RunInstances"): ("ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"),
+    # A group that names a launch template is checked, as it is created or updated, for
+    # the caller's right to launch from that template (RunInstances) and to hand its
+    # instance profile's role to EC2 (PassRole); the first group of an account also
+    # creates Auto Scaling's service-linked role, which needs CreateServiceLinkedRole.
+    # (The template tags nothing itself: the group's tags reach instances through the
+    # service-linked role, so no CreateTags.)
+    ("autoscaling", "CreateAutoScalingGroup"): (
+        "autoscaling:CreateAutoScalingGroup",
+        "ec2:RunInstances",
+        "iam:PassRole",
+        "iam:CreateServiceLinkedRole",
+    ),
+    ("autoscaling", "UpdateAutoScalingGroup"): (
+        "autoscaling:UpdateAutoScalingGroup",
+        "ec2:RunInstances",
+        "iam:PassRole",
+    ),
 }
 
 

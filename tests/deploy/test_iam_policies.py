@@ -23,7 +23,7 @@ import pytest
 from iras.aws import AwsClients, MessageQueue, ObjectStore
 from iras.config import Settings
 from iras.messages import input_key, job_key, result_key
-from iras.scaler.fleet import ROLE, ROLE_TAG
+from iras.scaler.fleet import HEARTBEAT_TAG, ROLE, ROLE_TAG
 from iras.web.gateway import Gateway
 from tests.aws_calls import (
     CLIENT_NAMES,
@@ -57,11 +57,37 @@ PLACEHOLDERS = {
     "RequestQueue": "request_queue",
     "DeadLetterQueue": "dead_letter_queue",
     "ReplyQueuePrefix": "reply_queue_prefix",
+    "LeaderLeaseKey": "leader_lease_key",
+    "AutoScalingGroup": "asg_name",
     "AppTierRole": None,
 }
 
-#: Actions EC2 authorises on no resource but "*".
-UNSCOPED_ACTIONS = frozenset({"ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions"})
+#: Actions EC2 and Auto Scaling authorise on no resource but "*".
+UNSCOPED_ACTIONS = frozenset(
+    {
+        "ec2:DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeAvailabilityZones",
+        "autoscaling:DescribeAutoScalingGroups",
+    }
+)
+
+#: What a tier may do to an Auto Scaling group: on the workers' group only, by its ARN.
+GROUP_CHANGES = frozenset(
+    {
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:CreateOrUpdateTags",
+        "autoscaling:DeleteAutoScalingGroup",
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:SetInstanceProtection",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    }
+)
+WORKERS_GROUP = (
+    "arn:aws:autoscaling:${Region}:${AccountId}:autoScalingGroup:*:"
+    "autoScalingGroupName/${AutoScalingGroup}"
+)
 
 #: Actions that must be conditioned on the app-tier tag of the instance they act on.
 INSTANCE_CHANGES = frozenset({"ec2:TerminateInstances", "ec2:StartInstances", "ec2:StopInstances"})
@@ -160,7 +186,7 @@ def test_resources_are_scoped_arns_with_no_account_number(name: str) -> None:
                 assert set(as_list(statement["Action"])) <= UNSCOPED_ACTIONS, statement
                 continue
             partition, service, region, account = resource.split(":")[1:5]
-            assert partition == "aws" and service in {"s3", "sqs", "ec2", "iam"}, resource
+            assert partition == "aws" and service in {"s3", "sqs", "ec2", "iam", "autoscaling"}
             assert region in {"", "${Region}"}, resource
             assert account in {"", "${AccountId}"}, resource
 
@@ -202,11 +228,20 @@ def test_policy_allows_nothing_its_tier_does_not_call(name: str) -> None:
 def test_reading_finds_each_tiers_characteristic_calls() -> None:
     """Guards the reading itself: if it went blind, the comparisons above would pass vacuously."""
     operations = {name: {c.operation for c in tier_calls(name)} for name in TIERS}
-    assert {"RunInstances", "CreateQueue", "PutObject", "SendMessageBatch"} <= operations[
-        "web-tier.json"
+    assert {
+        "RunInstances",
+        "CreateQueue",
+        "PutObject",
+        "SendMessageBatch",
+        "SetDesiredCapacity",
+    } <= operations["web-tier.json"]
+    assert {"ReceiveMessage", "GetObject", "TerminateInstances", "SetInstanceProtection"} <= (
+        operations["app-tier.json"]
+    )
+    assert {"CreateBucket", "SetQueueAttributes", "CreateAutoScalingGroup"} <= operations[
+        "provisioner.json"
     ]
-    assert {"ReceiveMessage", "GetObject", "TerminateInstances"} <= operations["app-tier.json"]
-    assert {"CreateBucket", "SetQueueAttributes"} <= operations["provisioner.json"]
+    assert "DeleteAutoScalingGroup" in operations["teardown.json"]
     assert "CreateBucket" not in operations["web-tier.json"] | operations["app-tier.json"]
 
 
@@ -291,10 +326,30 @@ def test_tags_only_at_launch() -> None:
         assert statement["Condition"] == {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
 
 
-def test_pass_role_only_the_app_tier_role_to_ec2() -> None:
-    (statement,) = statements_with("web-tier.json", {"iam:PassRole"})
+@pytest.mark.parametrize("name", ["web-tier.json", "provisioner.json"])
+def test_pass_role_only_the_app_tier_role_to_ec2(name: str) -> None:
+    """The gateway passes it at each launch, the provisioner as it makes the group that
+    launches with it."""
+    (statement,) = statements_with(name, {"iam:PassRole"})
     assert as_list(statement["Resource"]) == ["arn:aws:iam::${AccountId}:role/${AppTierRole}"]
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_auto_scaling_changes_only_the_workers_group(name: str) -> None:
+    for statement in statements_with(name, GROUP_CHANGES):
+        assert as_list(statement["Resource"]) == [WORKERS_GROUP], statement
+
+
+def test_heartbeat_tags_only_the_heartbeat_on_app_tier_instances() -> None:
+    """ForAllValues holds for a request naming no tag at all, and DeleteTags without tags
+    removes every tag: the Null test requires the request to name its tags."""
+    (statement,) = statements_with("app-tier.json", {"ec2:CreateTags", "ec2:DeleteTags"})
+    assert statement["Condition"] == {
+        **APP_TIER_ONLY,
+        "ForAllValues:StringEquals": {"aws:TagKeys": [HEARTBEAT_TAG]},
+        "Null": {"aws:TagKeys": "false"},
+    }
 
 
 def test_reply_queues_are_created_and_deleted_by_prefix_only() -> None:
@@ -339,6 +394,15 @@ REQUESTS, DLQ = sqs_arn(DEFAULTS.request_queue), sqs_arn(DEFAULTS.dead_letter_qu
 REPLIES = sqs_arn(reply_queue())
 
 
+def group_arn(name: str) -> str:
+    uuid = "0166eaa2-aa2b-4dd3-a484-681f3987857a"
+    return f"arn:aws:autoscaling:{DEFAULTS.region}:accountid:autoScalingGroup:{uuid}:autoScalingGroupName/{name}"
+
+
+LEASE = s3_arn(DEFAULTS.output_bucket, DEFAULTS.leader_lease_key)
+WORKERS, OTHER_GROUP = group_arn(DEFAULTS.asg_name), group_arn("someone-elses")
+
+
 @pytest.mark.parametrize(
     ("name", "action", "arn", "allowed"),
     [
@@ -349,7 +413,10 @@ REPLIES = sqs_arn(reply_queue())
         ("web-tier.json", "s3:GetObject", MANIFEST, True),
         ("web-tier.json", "s3:GetObject", UPLOAD, False),
         ("web-tier.json", "sqs:SendMessage", REQUESTS, True),
-        ("web-tier.json", "sqs:SendMessage", REPLIES, False),
+        ("web-tier.json", "sqs:SendMessage", REPLIES, True),  # a follower's upload reports
+        ("web-tier.json", "s3:PutObject", LEASE, True),
+        ("web-tier.json", "s3:GetObject", LEASE, True),
+        ("app-tier.json", "s3:GetObject", LEASE, True),  # before an idle exit
         ("web-tier.json", "sqs:GetQueueAttributes", DLQ, True),
         ("web-tier.json", "sqs:CreateQueue", REPLIES, True),
         ("web-tier.json", "sqs:DeleteQueue", REPLIES, True),
@@ -378,6 +445,17 @@ REPLIES = sqs_arn(reply_queue())
         ("teardown.json", "s3:DeleteBucket", s3_arn("someone-elses"), False),
         ("teardown.json", "sqs:DeleteQueue", DLQ, True),
         ("teardown.json", "sqs:DeleteQueue", REPLIES, True),  # kept by gateways with fixed ids
+        ("web-tier.json", "autoscaling:SetDesiredCapacity", WORKERS, True),
+        ("web-tier.json", "autoscaling:SetDesiredCapacity", OTHER_GROUP, False),
+        ("web-tier.json", "autoscaling:TerminateInstanceInAutoScalingGroup", WORKERS, True),
+        ("app-tier.json", "autoscaling:SetInstanceProtection", WORKERS, True),
+        ("app-tier.json", "autoscaling:SetInstanceProtection", OTHER_GROUP, False),
+        ("app-tier.json", "autoscaling:SetDesiredCapacity", WORKERS, False),
+        ("provisioner.json", "autoscaling:CreateAutoScalingGroup", WORKERS, True),
+        ("provisioner.json", "autoscaling:UpdateAutoScalingGroup", OTHER_GROUP, False),
+        ("provisioner.json", "autoscaling:DeleteAutoScalingGroup", WORKERS, False),
+        ("teardown.json", "autoscaling:DeleteAutoScalingGroup", WORKERS, True),
+        ("teardown.json", "autoscaling:DeleteAutoScalingGroup", OTHER_GROUP, False),
     ],
 )
 def test_tier_reaches_its_own_resources_only(

@@ -103,6 +103,7 @@ async def test_launch_template_carries_the_worker_spec_and_boot(
     assert data["IamInstanceProfile"] == {"Name": "iras-app-tier"}
     assert data["SecurityGroupIds"] == ["sg-0aaa", "sg-0bbb"]
     assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["InstanceInitiatedShutdownBehavior"] == "terminate"
     assert base64.b64decode(data["UserData"]).decode() == worker_user_data(fleet_settings)
 
 
@@ -134,6 +135,21 @@ async def test_the_fleet_launches_from_the_provisioned_template(
     (instance,) = await Ec2Fleet(aws.ec2, named).launch(["app-tier-instance-1"])
     described = await aws.ec2.describe_instances(InstanceIds=[instance.id])
     assert described["Reservations"][0]["Instances"][0]["ImageId"] == "ami-0123456789abcdef0"
+
+
+async def test_a_worker_instance_that_powers_itself_off_terminates(
+    fleet_settings: Settings, aws: AwsClients
+) -> None:
+    """Launched from the image (no template), an instance gets the same spec: its
+    worker's failed unit powers it off, and that must end it, not leave it stopped."""
+    from_image = fleet_settings.model_copy(  # moto checks that the profile and groups exist
+        update={"worker_instance_profile": None, "worker_security_group_ids": ()}
+    )
+    (instance,) = await Ec2Fleet(aws.ec2, from_image).launch(["app-tier-instance-1"])
+    described = await aws.ec2.describe_instance_attribute(
+        InstanceId=instance.id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert described["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
 
 
 def test_launch_template_needs_an_image(settings: Settings) -> None:

@@ -15,19 +15,6 @@ from iras.scaler.controller import Scaler
 from iras.scaler.fleet import Ec2Fleet, FleetConfigError, next_names
 
 
-@pytest.fixture
-def fleet_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "autoscaler": True,
-            "worker_image_id": "ami-0123456789abcdef0",
-            "max_workers": 3,
-            "backlog_per_worker": 2,
-            "scale_in_cooldown_s": 0.0,
-        }
-    )
-
-
 def make_scaler(
     settings: Settings, aws: AwsClients, resources: Resources, arriving: int = 0
 ) -> Scaler:

@@ -10,9 +10,20 @@ import pytest
 from iras.aws import AwsClients
 from iras.config import Settings
 from iras.infra.provision import Resources
-from iras.scaler.fleet import Ec2Fleet
+from iras.scaler.fleet import HEARTBEAT_TAG, Ec2Fleet
 from iras.scaler.local_runner import LocalInstanceRunner, cores_shared
 from tests.support import wait_until
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """Local workers of the tests' embedded AWS: short polls, one thread, no idle exit."""
+    return {
+        **os.environ,
+        "IRAS_ENDPOINT_URL": str(settings.endpoint_url),
+        "IRAS_RECEIVE_WAIT_S": "1",
+        "IRAS_INFERENCE_THREADS": "1",
+        "IRAS_IDLE_EXIT_S": "0",
+    }
 
 
 async def test_processes_follow_instances_and_instances_follow_processes(
@@ -21,14 +32,7 @@ async def test_processes_follow_instances_and_instances_follow_processes(
     fleet = Ec2Fleet(
         aws.ec2, settings.model_copy(update={"worker_image_id": "ami-0123456789abcdef0"})
     )
-    env = {
-        **os.environ,
-        "IRAS_ENDPOINT_URL": str(settings.endpoint_url),
-        "IRAS_RECEIVE_WAIT_S": "1",
-        "IRAS_INFERENCE_THREADS": "1",
-        "IRAS_IDLE_EXIT_S": "0",
-    }
-    runner = LocalInstanceRunner(fleet, env)
+    runner = LocalInstanceRunner(fleet, worker_env(settings))
     first, second = await fleet.launch(["app-tier-instance-1", "app-tier-instance-2"])
     try:
         await runner.sync(await fleet.instances())
@@ -80,3 +84,27 @@ def test_local_workers_share_the_cores(
 ) -> None:
     shared = cores_shared({"PATH": "/bin", **env}, workers, cores)
     assert shared == {"PATH": "/bin", **env, "IRAS_INFERENCE_THREADS": threads}
+
+
+async def test_only_the_leader_starts_processes_and_only_for_unclaimed_instances(
+    settings: Settings, aws: AwsClients, resources: Resources
+) -> None:
+    """An instance whose worker tagged it (another gateway's process, after a takeover)
+    gets no second worker; a stopping runner ends the instances of its own workers."""
+    fleet = Ec2Fleet(
+        aws.ec2, settings.model_copy(update={"worker_image_id": "ami-0123456789abcdef0"})
+    )
+    runner = LocalInstanceRunner(fleet, worker_env(settings))
+    claimed, free = await fleet.launch(["app-tier-instance-1", "app-tier-instance-2"])
+    await aws.ec2.create_tags(
+        Resources=[claimed.id], Tags=[{"Key": HEARTBEAT_TAG, "Value": "1@1700000000"}]
+    )
+    try:
+        await runner.sync(await fleet.instances(), start_new=False)  # a follower's runner
+        assert runner.running == 0
+        await runner.sync(await fleet.instances())
+        assert runner.running == 1
+        assert runner.process_of(free.id) is not None and runner.process_of(claimed.id) is None
+    finally:
+        await runner.stop_all()
+    assert [i.id for i in await fleet.instances(("pending", "running"))] == [claimed.id]

@@ -125,25 +125,26 @@ class ServedProcess(Service):
     aws_endpoint: str = ""
 
 
-@pytest.fixture
-async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ServedProcess]:
-    """`iras serve` on free ports with its own embedded AWS, ready; stopped afterwards.
+@contextlib.asynccontextmanager
+async def iras_serve(
+    log_path: Path, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], httpx.AsyncClient, str]]:
+    """`iras serve --port <free> *args` as a real process, ready; SIGINT (then kill) after.
 
-    A test marked `serve_env(NAME="value", ...)` runs it with those variables set too.
+    Yields the process, a client for its gateway and the gateway's URL. The process's
+    output goes to `log_path`, shown when it dies before it is ready.
     """
-    marker = request.node.get_closest_marker("serve_env")
-    extra_env = dict(marker.kwargs) if marker is not None else {}
     os.environ.update(dummy_credentials(os.environ))  # for tests that call its AWS directly
-    port, aws_port = free_port(), free_port()
-    env = {
+    port = free_port()
+    base = {
         name: value
         for name, value in os.environ.items()
         if name not in {"IRAS_ENDPOINT_URL", "AWS_ENDPOINT_URL"}
     }
-    log = (tmp_path / "serve.log").open("wb")
+    log = log_path.open("wb")
     process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block; waits are awaited
-        [sys.executable, "-m", "iras", "serve", "--port", str(port), "--aws-port", str(aws_port)],
-        env={**env, "IRAS_INFERENCE_THREADS": "1", **extra_env},
+        [sys.executable, "-m", "iras", "serve", "--port", str(port), *args],
+        env={**base, "IRAS_INFERENCE_THREADS": "1", **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -152,12 +153,12 @@ async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             async with asyncio.timeout(90):
                 while True:
-                    assert process.poll() is None, (tmp_path / "serve.log").read_text()
+                    assert process.poll() is None, log_path.read_text()
                     with contextlib.suppress(httpx.TransportError):
                         if (await http.get("/readyz")).status_code == 200:
                             break
                     await asyncio.sleep(0.2)
-            yield ServedProcess(url, http, None, process, f"http://127.0.0.1:{aws_port}")
+            yield process, http, url
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -166,3 +167,20 @@ async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
             except TimeoutError:
                 process.kill()
         log.close()
+
+
+@pytest.fixture
+async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ServedProcess]:
+    """`iras serve` on free ports with its own embedded AWS, ready; stopped afterwards.
+
+    A test marked `serve_env(NAME="value", ...)` runs it with those variables set too.
+    """
+    marker = request.node.get_closest_marker("serve_env")
+    extra_env = dict(marker.kwargs) if marker is not None else {}
+    aws_port = free_port()
+    async with iras_serve(tmp_path / "serve.log", "--aws-port", str(aws_port), env=extra_env) as (
+        process,
+        http,
+        url,
+    ):
+        yield ServedProcess(url, http, None, process, f"http://127.0.0.1:{aws_port}")

@@ -7,7 +7,7 @@ call costs more than the call. Endpoint, region, retries and pool size come from
 
 The per-image calls go through `aws.objects` and `aws.messages`, made on the lean path
 or on botocore as `aws_client` says (`iras.aws.choice`); the rest through botocore's
-full clients, `aws.s3`, `aws.sqs` and `aws.ec2`.
+full clients, `aws.s3`, `aws.sqs`, `aws.ec2` and `aws.autoscaling`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ class AwsClients:
     """The clients one process shares.
 
     `objects` (S3's objects) and `messages` (SQS's messages) make the calls of every
-    image; `s3`, `sqs` and `ec2` are botocore's full clients, for everything else:
-    buckets and queues made and removed, queue URLs, the fleet.
+    image; `s3`, `sqs`, `ec2` and `autoscaling` are botocore's full clients, for
+    everything else: buckets and queues made and removed, queue URLs, the fleet, the
+    scaler's lease.
     """
 
     objects: ObjectStore
@@ -50,6 +51,7 @@ class AwsClients:
     s3: BotocoreClient
     sqs: BotocoreClient
     ec2: BotocoreClient
+    autoscaling: BotocoreClient
 
 
 def client_config(settings: Settings, concurrent_long_polls: int = 2) -> Config:
@@ -71,7 +73,8 @@ def client_config(settings: Settings, concurrent_long_polls: int = 2) -> Config:
 async def open_clients(
     settings: Settings, concurrent_long_polls: int = 2
 ) -> AsyncIterator[AwsClients]:
-    """Open S3, SQS and EC2 clients for the configured endpoint and close them on exit."""
+    """Open S3, SQS, EC2 and Auto Scaling clients for the configured endpoint and close
+    them on exit (a client opens no connection until its first call)."""
     core = aiobotocore.session.get_session()
     session = aioboto3.Session(botocore_session=core)
     config = client_config(settings, concurrent_long_polls)
@@ -85,7 +88,7 @@ async def open_clients(
                     config=config,
                 )
             )
-            for service in ("s3", "sqs", "ec2")
+            for service in ("s3", "sqs", "ec2", "autoscaling")
         }
         s3, sqs = clients["s3"], clients["sqs"]
         send_bodies_at_once(s3)
@@ -100,7 +103,7 @@ async def open_clients(
             objects, messages = lean_clients(settings, http, credentials, s3, sqs)
         else:
             objects, messages = BotoObjects(s3), BotoMessages(sqs)
-        yield AwsClients(objects, messages, s3, sqs, clients["ec2"])
+        yield AwsClients(objects, messages, s3, sqs, clients["ec2"], clients["autoscaling"])
 
 
 def lean_clients(

@@ -4,6 +4,12 @@ Starts the embedded AWS (unless an endpoint is configured), provisions it, and r
 gateway with its autoscaler, whose fleet of app-tier instances gets one local worker
 process each, until Ctrl-C or SIGTERM; then it stops everything it started, in reverse
 order: gateway, workers (gracefully), embedded AWS.
+
+`--endpoint-url` joins an AWS endpoint that is already there (another `iras serve`'s
+embedded AWS) instead: two gateways on one machine share one fleet, whose autoscaler
+runs in whichever holds the scaler's lease (`iras.scaler.lease`). Each gateway's runner
+looks after the worker processes it started, and only the leader's starts new ones
+(`iras.scaler.local_runner`).
 """
 
 from __future__ import annotations
@@ -39,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--aws-port", type=int, default=4566, help="port of the embedded AWS (0: any free port)"
     )
+    parser.add_argument(
+        "--endpoint-url",
+        help="join this AWS endpoint (e.g. another `iras serve`'s embedded AWS, "
+        "http://127.0.0.1:4566) instead of starting one (IRAS_ENDPOINT_URL)",
+    )
     parser.add_argument("--min-workers", type=int, help="fewest workers (IRAS_MIN_WORKERS)")
     parser.add_argument(
         "--max-workers", type=int, help="most workers (IRAS_MAX_WORKERS; default: core count)"
@@ -55,6 +66,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.latency_target_s is not None:  # the environment, so that every process sees it
         os.environ["IRAS_LATENCY_TARGET_S"] = str(args.latency_target_s)
+    if args.endpoint_url:
+        os.environ["IRAS_ENDPOINT_URL"] = args.endpoint_url
     settings = load_settings()
     # Workers here, and the embedded AWS unless an endpoint is configured: without the
     # extra that brings them, one line now rather than tracebacks from every process.
@@ -79,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
         # one bills a minimum for it.
         os.environ.setdefault("IRAS_WORKER_BOOT_S", "3")
         os.environ.setdefault("IRAS_BILLING_MINIMUM_S", "0")
+        # A local worker is up in seconds: its heartbeat is checked as often, and one that
+        # stops beating is replaced after 20 s. Its "instance" is a record in the embedded
+        # AWS, which it watches: nothing else would stop it once the record is terminated.
+        os.environ.setdefault("IRAS_WORKER_HEARTBEAT_S", "2")
+        os.environ.setdefault("IRAS_WORKER_SILENT_S", "20")
+        os.environ.setdefault("IRAS_INSTANCE_WATCH", "true")
         os.environ.update(
             {
                 **dummy_credentials(os.environ),
@@ -96,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
             max_workers=args.max_workers,
         )
         asyncio.run(provision_with_clients(settings))
+        if settings.fleet == "asg":  # the group the scaler sizes, and its launch template
+            from iras.cli.provision import provision_fleet
+            from iras.scaler.controller import scaling_config
+
+            cap = scaling_config(settings).max_workers
+            asyncio.run(provision_fleet(settings.model_copy(update={"max_workers": cap})))
         print(f"IRAS: AWS at {endpoint} (its EC2 API shows the workers)", flush=True)
         print(f"IRAS: open http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
         uvicorn.run(

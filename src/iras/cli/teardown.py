@@ -20,11 +20,11 @@ DECLINED = 1
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "teardown",
-        help="remove the buckets, queues and (--fleet) launch template provision made",
+        help="remove the buckets, queues and (--fleet) launch template and group provision made",
         description=(
             "Remove the request queue, its dead-letter queue and the input and output "
-            "buckets; with --fleet also the workers' launch template and any app-tier "
-            "instances still running. Buckets that hold objects are emptied only after "
+            "buckets; with --fleet also the workers' launch template, their Auto Scaling "
+            "group (IRAS_ASG_NAME) and any app-tier instances still running. Buckets that hold objects are emptied only after "
             "you confirm (or with --yes); answering no removes nothing and exits 1. "
             "Safe to run when nothing exists."
         ),
@@ -35,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--fleet",
         action="store_true",
-        help="also remove the launch template and terminate app-tier instances",
+        help=(
+            "also remove the launch template and the Auto Scaling group, and terminate "
+            "app-tier instances"
+        ),
     )
     parser.add_argument(
         "--yes", "-y", action="store_true", help="delete non-empty buckets without asking"

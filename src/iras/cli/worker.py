@@ -22,7 +22,15 @@ from iras.infra.provision import find_queue_url
 from iras.model import ModelError
 from iras.model.errors import require_model_packages
 from iras.runtime import freeze_startup_objects
-from iras.worker.instance import InstanceIdError, resolve_instance_id, terminate_instance
+from iras.worker.instance import (
+    InstanceAgent,
+    InstanceIdError,
+    resolve_instance_id,
+    stop_instance,
+    terminate_instance,
+)
+from iras.worker.leader import LeaderProbe
+from iras.worker.protection import ScaleInProtection, leave_group
 from iras.worker.worker import ExitReason, Worker
 
 #: Failures that end a worker's start with one log line: no model, no instance id, no
@@ -46,7 +54,8 @@ not started, finishes the batch in hand and exits 0. With nothing to do for
 IRAS_IDLE_EXIT_S seconds it exits by itself and, when it knows its EC2 instance
 (IRAS_INSTANCE_ID, or 'auto' for the metadata service), terminates that instance.
 With --burst it works until the queue is empty and nothing is in hand, then exits 0
-(and leaves its instance alone).
+(and leaves its instance alone). A worker whose work loop crashes hands back what it had
+not started and exits 1, leaving its instance to what restarts it (systemd, on EC2).
 
 Every setting is an IRAS_* environment variable (see the README's configuration table);
 the options below override the most common ones. AWS credentials come from the standard
@@ -129,22 +138,42 @@ def _exit_now(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+async def _stop_when(gone: asyncio.Event, worker: Worker) -> None:
+    """Stop `worker` gracefully once its instance is gone (a local worker's watch)."""
+    await gone.wait()
+    worker.stop()
+
+
 async def run_worker(settings: Settings, *, burst: bool = False) -> int:
     """Load the model while connecting to AWS, work (with `burst`, until the queue is
-    empty), terminate the own instance after an idle exit. The two start-up halves overlap
-    because a cold start is what a request arriving at an empty fleet waits for."""
+    empty), end the own instance after an idle exit. The two start-up halves overlap
+    because a cold start is what a request arriving at an empty fleet waits for.
+
+    On an instance, the worker also beats its heartbeat from the start (its instance is
+    claimed before the model has loaded) and leaves its idle exit to a live scaler."""
     require_model_packages()  # one line, not a traceback, without the worker extra
     from iras.model.registry import load_configured  # the engine loads here, not for --help
 
     loading = asyncio.create_task(asyncio.to_thread(load_configured, settings))
     instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
     async with open_clients(settings, concurrent_long_polls=settings.receivers) as aws:
+        gone = asyncio.Event()
+        agent = None
+        if instance_id:
+            agent = InstanceAgent(
+                aws.ec2, instance_id, settings.worker_heartbeat_s, watch=settings.instance_watch
+            )
+            beating = asyncio.create_task(agent.run(gone.set), name="heartbeat")
         queue_url, classifier = await asyncio.gather(wait_for_request_queue(aws, settings), loading)
         if queue_url is None:
             raise LookupError(
                 f"request queue {settings.request_queue!r} does not exist at "
                 f"{settings.endpoint_url or 'AWS'}: run `iras provision` first"
             )
+        leader = None
+        if instance_id and settings.idle_exit_s > 0:
+            leader = LeaderProbe(aws.objects, settings.output_bucket, settings.leader_lease_key)
+        in_group = bool(instance_id) and settings.fleet == "asg"
         worker = Worker(
             settings,
             aws,
@@ -152,12 +181,29 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
             request_queue_url=queue_url,
             name=settings.worker_name or instance_id or f"{socket.gethostname()}:{os.getpid()}",
             burst=burst,
+            leader=leader,
+            protection=ScaleInProtection(aws.autoscaling, settings.asg_name, instance_id)
+            if in_group and instance_id
+            else None,
         )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
+        stopper = asyncio.create_task(_stop_when(gone, worker))
         freeze_startup_objects()
         reason = await worker.run()
+        stopper.cancel()
+        if agent is not None:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            if reason is not ExitReason.CRASHED:  # a crash leaves the heartbeat to go silent
+                await agent.withdraw()  # a graceful end: this instance has no worker now
         if reason is ExitReason.IDLE and instance_id:
-            await terminate_instance(aws.ec2, instance_id)
-    return 0
+            if in_group:  # the group would relaunch an instance ended through EC2
+                await leave_group(aws.autoscaling, instance_id)
+            else:
+                end_instance = stop_instance if settings.warm_pool else terminate_instance
+                await end_instance(aws.ec2, instance_id)
+    # A crash leaves the instance alone: systemd restarts the worker, and once its
+    # restarts are used up ends the instance (deploy/app-tier/iras-worker-failed.service).
+    return 1 if reason is ExitReason.CRASHED else 0

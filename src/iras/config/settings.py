@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast, get_args
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: What SQS allows in a queue name, and how long it may be.
 GATEWAY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 SQS_QUEUE_NAME_MAX = 80
+
+#: Who sets a setting an app-tier worker reads, as its field's `json_schema_extra` says.
+#: "shared": the gateway that launches the worker passes its own value (one fleet, one
+#: configuration: names, model, batching, timeouts; `iras.infra.app_tier`). "own": the
+#: value belongs to the machine the worker runs on and is never passed (its instance, its
+#: cores, its files). A test reads the worker's code and checks every setting it reads is
+#: marked one or the other.
+WorkerRole = Literal["shared", "own"]
+WORKER_SHARED: JsonDict = {"worker": "shared"}
+WORKER_OWN: JsonDict = {"worker": "own"}
 
 
 class Settings(BaseSettings):
@@ -37,7 +48,9 @@ class Settings(BaseSettings):
         "us-east-1",
         description="AWS region of the buckets, queues and instances.",
         validation_alias=AliasChoices("IRAS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"),
+        json_schema_extra=WORKER_SHARED,
     )
+    # Shared when set (an emulated AWS the whole fleet uses); unset, nothing is passed.
     endpoint_url: str | None = Field(
         None,
         description=(
@@ -45,21 +58,36 @@ class Settings(BaseSettings):
             "real AWS, or the standard AWS_ENDPOINT_URL variable when that is set."
         ),
         validation_alias=AliasChoices("IRAS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+        json_schema_extra=WORKER_SHARED,
     )
 
     # --- resource names -------------------------------------------------------------
-    input_bucket: str = Field("iras-input", description="S3 bucket that holds uploaded images.")
+    input_bucket: str = Field(
+        "iras-input",
+        description="S3 bucket that holds uploaded images.",
+        json_schema_extra=WORKER_SHARED,
+    )
     output_bucket: str = Field(
         "iras-output",
         description="S3 bucket that holds results (JSON per request, and label per name).",
+        json_schema_extra=WORKER_SHARED,
     )
-    request_queue: str = Field("iras-requests", description="SQS queue of classification requests.")
+    request_queue: str = Field(
+        "iras-requests",
+        description="SQS queue of classification requests.",
+        json_schema_extra=WORKER_SHARED,
+    )
+    # Shared though a worker never uses it: its settings must pass the same validation
+    # (request_queue != dead_letter_queue) as the gateway's.
     dead_letter_queue: str = Field(
         "iras-requests-dlq",
         description="SQS queue that receives requests which failed max_receive_count times.",
+        json_schema_extra=WORKER_SHARED,
     )
     results_prefix: str = Field(
-        "results/", description="Key prefix of the per-request JSON results in the output bucket."
+        "results/",
+        description="Key prefix of the per-request JSON results in the output bucket.",
+        json_schema_extra=WORKER_SHARED,
     )
     write_name_objects: bool = Field(
         True,
@@ -67,6 +95,7 @@ class Settings(BaseSettings):
             "Also write each label as a plain-text object keyed by the image's name (without "
             "extension) in the output bucket, as the CSE546 course's graders expect."
         ),
+        json_schema_extra=WORKER_SHARED,
     )
 
     # --- queue behaviour ------------------------------------------------------------
@@ -78,9 +107,14 @@ class Settings(BaseSettings):
             "How long a received request stays hidden before another worker may take it. "
             "Workers extend it for batches that run long."
         ),
+        json_schema_extra=WORKER_SHARED,
     )
     receive_wait_s: int = Field(
-        20, ge=0, le=20, description="SQS long-poll wait of one receive call."
+        20,
+        ge=0,
+        le=20,
+        description="SQS long-poll wait of one receive call.",
+        json_schema_extra=WORKER_SHARED,
     )
     max_receive_count: int = Field(
         3,
@@ -96,15 +130,25 @@ class Settings(BaseSettings):
     model_name: str = Field(
         "efficientnet_lite0",
         description="Classifier to run: efficientnet_lite0 (default, weights ship with IRAS) or resnet18.",
+        json_schema_extra=WORKER_SHARED,
     )
+    # Own: a path on the worker's disk, which the gateway's path need not name; custom
+    # weights are baked into the worker image, with this set there.
     model_weights: Path | None = Field(
         None,
         description=(
             "File with the model's weights (a PyTorch state dict). Unset means the packaged "
             "weights (efficientnet_lite0) or the torch hub cache (resnet18)."
         ),
+        json_schema_extra=WORKER_OWN,
     )
-    top_k: int = Field(5, ge=1, le=20, description="How many ranked labels each result carries.")
+    top_k: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="How many ranked labels each result carries.",
+        json_schema_extra=WORKER_SHARED,
+    )
     model_engine: Literal["onnx", "torch"] = Field(
         "onnx",
         description=(
@@ -112,6 +156,7 @@ class Settings(BaseSettings):
             "2-3x faster, starts without torch) or torch (PyTorch, the reference). onnx falls "
             "back to torch, with a warning, when it cannot be used."
         ),
+        json_schema_extra=WORKER_SHARED,
     )
     inference_threads: int = Field(
         0,
@@ -121,10 +166,17 @@ class Settings(BaseSettings):
             "Threads for one forward pass and for decoding; 0 means one per CPU core "
             "(`iras serve`'s workers, which share one machine: the cores over IRAS_MAX_WORKERS)."
         ),
+        json_schema_extra=WORKER_OWN,
     )
 
     # --- the worker ---------------------------------------------------------------------
-    batch_size: int = Field(8, ge=1, le=256, description="Most images in one forward pass.")
+    batch_size: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Most images in one forward pass.",
+        json_schema_extra=WORKER_SHARED,
+    )
     batch_wait_ms: int = Field(
         40,
         ge=0,
@@ -133,9 +185,14 @@ class Settings(BaseSettings):
             "How long a partly filled batch waits for more requests before it runs, while "
             "the model is busy with another (an idle model takes what there is at once)."
         ),
+        json_schema_extra=WORKER_SHARED,
     )
     receivers: int = Field(
-        2, ge=1, le=16, description="Concurrent SQS receive calls (each takes up to 10 messages)."
+        2,
+        ge=1,
+        le=16,
+        description="Concurrent SQS receive calls (each takes up to 10 messages).",
+        json_schema_extra=WORKER_SHARED,
     )
     prefetch_batches: int = Field(
         1,
@@ -145,11 +202,13 @@ class Settings(BaseSettings):
             "Batches a worker receives and downloads ahead of the one the model is running. "
             "More hides I/O better but holds messages another worker could take."
         ),
+        json_schema_extra=WORKER_SHARED,
     )
     idle_exit_s: float = Field(
         120.0,
         ge=0,
         description="A worker with nothing to do for this long exits (0 = never).",
+        json_schema_extra=WORKER_SHARED,
     )
     shutdown_grace_s: float = Field(
         30.0,
@@ -159,6 +218,7 @@ class Settings(BaseSettings):
             "batch in hand, its publishing); what still runs then is cancelled. Handing back "
             "the requests it had not started is allowed 2 s past it."
         ),
+        json_schema_extra=WORKER_SHARED,
     )
     instance_id: str | None = Field(
         None,
@@ -166,14 +226,17 @@ class Settings(BaseSettings):
             "EC2 instance this worker runs on, terminated when it exits idle. 'auto' asks the "
             "instance metadata service (IMDSv2); unset means not on EC2."
         ),
+        json_schema_extra=WORKER_OWN,
     )
     imds_url: str = Field(
         "http://169.254.169.254",
         description="Instance metadata service, asked for the instance id when instance_id=auto.",
+        json_schema_extra=WORKER_OWN,
     )
     worker_name: str | None = Field(
         None,
         description="Name the worker puts in its results; defaults to the instance id or host:pid.",
+        json_schema_extra=WORKER_OWN,
     )
 
     # --- the gateway -------------------------------------------------------------------
@@ -322,6 +385,90 @@ class Settings(BaseSettings):
     warm_pool: bool = Field(
         False,
         description="Scale by starting and stopping app-tier instances instead of launching and terminating.",
+        json_schema_extra=WORKER_SHARED,
+    )
+    fleet: Literal["instances", "asg"] = Field(
+        "instances",
+        description=(
+            "How the fleet is run: instances (the autoscaler launches and terminates tagged "
+            "EC2 instances itself, as the CSE546 course asks) or asg (it sets the desired "
+            "capacity of an EC2 Auto Scaling group, which `iras provision --fleet` makes)."
+        ),
+        json_schema_extra=WORKER_SHARED,
+    )
+    asg_name: str = Field(
+        "iras-app-tier",
+        description="Name of the workers' Auto Scaling group (fleet=asg).",
+        json_schema_extra=WORKER_SHARED,
+    )
+    asg_subnet_ids: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "Subnets (comma-separated ids, one per Availability Zone) the Auto Scaling group "
+            "launches into and balances across; unset: the default VPC's default subnets."
+        ),
+    )
+    asg_instance_types: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "More instance types (comma-separated) the Auto Scaling group may launch besides "
+            "worker_instance_type: spot capacity is found more easily in several pools."
+        ),
+    )
+    asg_on_demand_base: int = Field(
+        0,
+        ge=0,
+        description="Workers of the Auto Scaling group that are always on-demand, whatever spot_percentage says.",
+    )
+    asg_spot_percentage: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description=(
+            "Share (%) of the Auto Scaling group's workers above asg_on_demand_base that are "
+            "spot instances: cheaper, but AWS may reclaim them with two minutes' notice."
+        ),
+    )
+    leader_lease_s: float = Field(
+        10.0,
+        ge=2.0,
+        description=(
+            "Time to live of the scaler's lease: of several gateways only the holder scales "
+            "the fleet; another takes over this long after the holder stops renewing it."
+        ),
+    )
+    leader_lease_key: str = Field(
+        "scaler/leader.json",
+        description="Object in the output bucket that holds the scaler's lease.",
+        json_schema_extra=WORKER_SHARED,
+    )
+    worker_heartbeat_s: float = Field(
+        15.0,
+        ge=0,
+        description=(
+            "How often a worker on an instance tags it as alive (iras:heartbeat); 0 = never "
+            "(`iras serve`: 2)."
+        ),
+        json_schema_extra=WORKER_SHARED,
+    )
+    worker_silent_s: float = Field(
+        180.0,
+        ge=0,
+        description=(
+            "A live app-tier instance whose heartbeat has not changed for this long (its "
+            "worker crashed, hung or never started) is terminated and replaced; 0 = never. "
+            "Keep it above an instance's boot time (`iras serve`: 20)."
+        ),
+        json_schema_extra=WORKER_SHARED,
+    )
+    # Own: what runs the worker process sets it (`iras serve`'s local workers).
+    instance_watch: bool = Field(
+        False,
+        description=(
+            "A worker watches its own instance and stops once it is no longer running (set "
+            "by `iras serve` for local workers: on EC2 the instance's shutdown does it)."
+        ),
+        json_schema_extra=WORKER_OWN,
     )
     worker_name_prefix: str = Field(
         "app-tier-instance", description="Name tag of worker instances: <prefix>-<n>."
@@ -355,9 +502,15 @@ class Settings(BaseSettings):
 
     # --- AWS client behaviour -------------------------------------------------------
     aws_max_attempts: int = Field(
-        5, ge=1, le=20, description="Attempts per AWS call (botocore standard retry mode)."
+        5,
+        ge=1,
+        le=20,
+        description="Attempts per AWS call (botocore standard retry mode).",
+        json_schema_extra=WORKER_SHARED,
     )
-    aws_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect timeout to AWS.")
+    aws_connect_timeout_s: float = Field(
+        5.0, gt=0, description="TCP connect timeout to AWS.", json_schema_extra=WORKER_SHARED
+    )
     aws_client: Literal["auto", "lean", "botocore"] = Field(
         "auto",
         description=(
@@ -365,6 +518,7 @@ class Settings(BaseSettings):
             "calls, ~10x cheaper), botocore, or auto: lean, unless an HTTP(S) proxy or FIPS "
             "or dual-stack endpoints are configured, which only botocore honours."
         ),
+        json_schema_extra=WORKER_SHARED,
     )
     aws_deadline_s: float = Field(
         5.0,
@@ -386,7 +540,13 @@ class Settings(BaseSettings):
             raise ValueError(f"endpoint_url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("worker_security_group_ids", "api_keys", mode="before")
+    @field_validator(
+        "worker_security_group_ids",
+        "api_keys",
+        "asg_subnet_ids",
+        "asg_instance_types",
+        mode="before",
+    )
     @classmethod
     def _split_ids(cls, value: object) -> object:
         """An environment variable holds the ids comma-separated, not as JSON."""
@@ -425,9 +585,39 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _silence_outlasts_heartbeats(self) -> Settings:
+        beats, silent = self.worker_heartbeat_s, self.worker_silent_s
+        if beats > 0 and 0 < silent < 3 * beats:
+            raise ValueError(
+                f"worker_silent_s ({silent:g}) must be at least 3 heartbeats "
+                f"(worker_heartbeat_s {beats:g} -> {3 * beats:g} s), or 0 to never replace "
+                "silent instances: a heartbeat that is merely late must not end an instance"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _queues_differ(self) -> Settings:
         if self.request_queue == self.dead_letter_queue:
             raise ValueError(
                 f"request_queue and dead_letter_queue must differ (both are {self.request_queue!r})"
             )
         return self
+
+
+def worker_role(name: str) -> WorkerRole | None:
+    """Whether setting `name` is one a worker shares with its gateway, its own, or neither."""
+    extra = Settings.model_fields[name].json_schema_extra
+    role = extra.get("worker") if isinstance(extra, dict) else None
+    return cast(WorkerRole, role) if role in get_args(WorkerRole) else None
+
+
+def worker_settings(role: WorkerRole) -> tuple[str, ...]:
+    """The settings a worker reads with `role`, in field order."""
+    return tuple(name for name in Settings.model_fields if worker_role(name) == role)
+
+
+def environment_variable(name: str) -> str:
+    """The environment variable setting `name` is read from: its first alias, or
+    IRAS_<NAME> (`region` is IRAS_REGION, though AWS_REGION is read too)."""
+    aliases = getattr(Settings.model_fields[name].validation_alias, "choices", None)
+    return str(aliases[0]) if aliases else f"IRAS_{name.upper()}"

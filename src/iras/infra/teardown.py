@@ -1,4 +1,5 @@
-"""Remove what `iras provision` made: buckets, queues and, for the fleet, its template.
+"""Remove what `iras provision` made: buckets, queues and, for the fleet, its template
+and Auto Scaling group.
 
 Tearing down is split in two so that nothing is lost by surprise: `plan_teardown` only
 looks (what exists, how full each bucket is), and `tear_down` removes what a plan names.
@@ -7,6 +8,9 @@ objects. With the fleet, app-tier instances left (running or stopped) are termin
 with their queue gone they could only fail, while still costing money. The gateways'
 reply queues (`<reply_queue_prefix>-<gateway id>`) go as well: a gateway with a fixed id
 keeps its queue when it stops, so without this a retired deployment would leave them.
+The workers' Auto Scaling group (`IRAS_ASG_NAME`, whatever `IRAS_FLEET` says now) goes
+first, with every instance in it: an instance terminated while its group still stands
+would only be replaced.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from botocore.exceptions import ClientError
 from iras.aws import AwsClients, BotocoreClient
 from iras.aws.queues import MISSING_QUEUE_CODES
 from iras.config import Settings
+from iras.infra.auto_scaling import DELETING, delete_auto_scaling_group, describe_group
 from iras.infra.launch_template import default_version, delete_launch_template, launch_template_name
 from iras.infra.provision import find_queue_url
 from iras.scaler.fleet import LIVE_STATES, WARM_STATES, Ec2Fleet, Instance
@@ -50,12 +55,19 @@ class TeardownPlan:
 
     instances: list[Instance] = field(default_factory=list)
     launch_template: str | None = None
+    auto_scaling_group: str | None = None
     queues: dict[str, str] = field(default_factory=dict)  # name -> URL
     buckets: list[Bucket] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.instances or self.launch_template or self.queues or self.buckets)
+        return not (
+            self.instances
+            or self.launch_template
+            or self.auto_scaling_group
+            or self.queues
+            or self.buckets
+        )
 
     @property
     def non_empty_buckets(self) -> list[Bucket]:
@@ -63,7 +75,10 @@ class TeardownPlan:
 
     def describe(self) -> list[str]:
         """One line per resource, for the confirmation and the report."""
-        lines = [f"instance {i.name} ({i.id}, {i.state})" for i in self.instances]
+        lines = []
+        if self.auto_scaling_group:
+            lines.append(f"Auto Scaling group {self.auto_scaling_group}, with its instances")
+        lines += [f"instance {i.name} ({i.id}, {i.state})" for i in self.instances]
         if self.launch_template:
             lines.append(f"launch template {self.launch_template}")
         lines += [f"queue {name}" for name in self.queues]
@@ -75,7 +90,11 @@ async def plan_teardown(settings: Settings, aws: AwsClients, fleet: bool) -> Tea
     """Look up what `tear_down` would remove; changes nothing."""
     instances: list[Instance] = []
     template: str | None = None
+    group: str | None = None
     if fleet:
+        described = await describe_group(aws.autoscaling, settings.asg_name)
+        if described is not None and described.get("Status") != DELETING:
+            group = settings.asg_name
         instances = await Ec2Fleet(aws.ec2, settings).instances(LIVE_STATES + WARM_STATES)
         name = launch_template_name(settings)
         template = name if await default_version(aws.ec2, name) is not None else None
@@ -90,11 +109,13 @@ async def plan_teardown(settings: Settings, aws: AwsClients, fleet: bool) -> Tea
         for name in (settings.input_bucket, settings.output_bucket)
         if (found := await inspect_bucket(aws.s3, name)) is not None
     ]
-    return TeardownPlan(instances, template, queues, buckets)
+    return TeardownPlan(instances, template, group, queues, buckets)
 
 
 async def tear_down(plan: TeardownPlan, aws: AwsClients, settings: Settings) -> None:
     """Remove everything `plan` names; whatever vanished meanwhile is skipped."""
+    if plan.auto_scaling_group:
+        await delete_auto_scaling_group(aws.autoscaling, plan.auto_scaling_group)
     await Ec2Fleet(aws.ec2, settings).terminate(plan.instances)
     if plan.launch_template:
         await delete_launch_template(aws.ec2, plan.launch_template)

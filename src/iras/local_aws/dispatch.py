@@ -1,10 +1,11 @@
-"""The embedded AWS's WSGI front: a shorter way to S3, SQS and EC2, and a count of calls.
+"""The embedded AWS's WSGI front: a shorter way to S3, SQS, EC2 and Auto Scaling, and a
+count of calls.
 
 moto's `DomainDispatcherApplication` finds the service of every request the long way:
 under one global lock it lists moto's ~200 package folders on disk (an `isdir` each)
 and matches the host against every service's URL patterns, about 10% of a call's CPU.
 IRAS signs every request, and the SigV4 credential scope names the service, so for the
-three services IRAS uses the answer is a dictionary lookup; anything else (the
+services IRAS uses the answer is a dictionary lookup; anything else (the
 `/moto-api` endpoints, unsigned calls, other services) still goes the long way.
 
 It also counts the calls by service and action, which is how calls per image are
@@ -30,7 +31,7 @@ WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 CALLS_PATH = "/_iras/calls"
 
 #: Services served through the short way (their moto backend has the same name).
-FAST_SERVICES = frozenset({"s3", "sqs", "ec2"})
+FAST_SERVICES = frozenset({"s3", "sqs", "ec2", "autoscaling"})
 
 #: S3 operations by method, for a request that names an object (a key) or only a bucket.
 _S3_OBJECT_OPS = {
@@ -73,8 +74,8 @@ def call_name(service: str | None, environ: Environ) -> str:
             return f"s3:{method} ?{query.split('=', 1)[0].split('&', 1)[0]}"
         ops = _S3_OBJECT_OPS if has_key else _S3_BUCKET_OPS
         return f"s3:{ops.get(method, method)}"
-    if service == "ec2":
-        return f"ec2:{_form_action(environ) or 'unknown'}"
+    if service in ("ec2", "autoscaling"):  # query protocol: the action is in the form
+        return f"{service}:{_form_action(environ) or 'unknown'}"
     return f"{service or 'other'}:{environ.get('REQUEST_METHOD', '')}"
 
 

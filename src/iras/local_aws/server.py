@@ -28,17 +28,22 @@ from iras.local_aws.process import LOOPBACK
 
 def build_app() -> FastDispatch:
     """moto's S3/SQS/EC2 called directly (the rest of moto the long way), SQS sped up,
-    plain S3 object PUTs and GETs answered from moto's backend (`s3_objects`)."""
+    plain S3 object PUTs and GETs answered from moto's backend (`s3_objects`), S3's
+    conditional writes made atomic (`conditional`)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from iras.local_aws import speedups
+    from iras.local_aws.conditional import ConditionalWrites
     from iras.local_aws.direct import DirectApp
 
     on_patched_moto = speedups.apply()  # False on another moto: then none of this
 
     def create_app(service: str) -> WsgiApp:
-        app = DirectApp(create_backend_app(cast(Any, service)))  # a Literal of names to moto
-        if service == "s3" and on_patched_moto:
+        app: WsgiApp = DirectApp(create_backend_app(cast(Any, service)))  # a Literal to moto
+        if service != "s3":
+            return app
+        app = ConditionalWrites(app)  # what the fast path passes on includes every If-*
+        if on_patched_moto:
             from iras.local_aws.s3_objects import S3Objects
 
             return S3Objects(app)

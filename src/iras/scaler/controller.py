@@ -12,6 +12,11 @@ instance's boot time: `iras.scaler.reports`) and the billing meter (images answe
 `iras.scaler.meter`). The policy decides with the measured figures, the configured
 ones standing in until the first measurement. The scale events, with the reasons and
 figures behind them, are kept for `/v1/scaler` (`iras.scaler.decision_log`).
+
+With several gateways, every one observes and decides, but only the holder of the
+scaler's lease (`iras.scaler.lease`) acts: launches, releases, and the replacement of
+instances whose worker's heartbeat stopped (`iras.scaler.liveness`). The others report
+their uploads to it (`iras.scaler.peers`), so its policy sees the uploads of all.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import contextlib
 import logging
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,18 +36,16 @@ from iras.aws import MessageQueue
 from iras.aws.errors import AWS_ERRORS
 from iras.aws.retry import retry_while_away
 from iras.config import Settings
+from iras.messages import GatewayReport
 from iras.scaler import billing
 from iras.scaler.capacity import CapacityModel, Estimate
 from iras.scaler.decision_log import DecisionLog, ScaleEvent, plain_figures
-from iras.scaler.fleet import (
-    LIVE_STATES,
-    Ec2Fleet,
-    FleetConfigError,
-    Instance,
-    next_names,
-)
+from iras.scaler.fleet import Fleet, FleetConfigError, Instance, live
+from iras.scaler.lease import Lease
+from iras.scaler.liveness import HeartbeatWatch
 from iras.scaler.local_runner import LocalInstanceRunner
 from iras.scaler.meter import BillingMeter
+from iras.scaler.peers import PeerFigures, PeerReporter
 from iras.scaler.policy import (
     Decision,
     Member,
@@ -139,12 +143,19 @@ class Scaler:
         settings: Settings,
         messages: MessageQueue,
         request_queue_url: str,
-        fleet: Ec2Fleet,
+        fleet: Fleet,
         runner: LocalInstanceRunner | None,
         arriving: Callable[[], int] = lambda: 0,
         on_scale: Callable[[str], None] = lambda direction: None,
+        *,
+        lease: Lease | None = None,
+        reporter: PeerReporter | None = None,
     ) -> None:
-        """`on_scale` hears of each scale event, "out" or "in" (the gateway counts them)."""
+        """`on_scale` hears of each scale event, "out" or "in" (the gateway counts them).
+
+        Without a `lease` this scaler always acts (one gateway, or tests); with one it
+        acts only while it holds it, and otherwise sends `reporter`'s reports to the
+        holder."""
         self._settings = settings
         self._messages = messages
         self._queue_url = request_queue_url
@@ -152,6 +163,8 @@ class Scaler:
         self._runner = runner
         self._arriving = arriving
         self._on_scale = on_scale
+        self.lease = lease
+        self._reporter = reporter
         self.config = scaling_config(settings)
         self.capacity = CapacityModel(settings.worker_rate_ips, settings.worker_boot_s)
         self._reports = WorkerReports(self.capacity)
@@ -159,30 +172,73 @@ class Scaler:
             settings.billing_minimum_s,
             billing.price_per_hour(settings.worker_instance_type, settings.price_per_hour),
         )
+        self.peers = PeerFigures(settings.scaler_interval_s)
+        # Workers that do not beat (IRAS_WORKER_HEARTBEAT_S=0) are never judged silent.
+        beating = settings.worker_heartbeat_s > 0
+        self._heartbeats = HeartbeatWatch(settings.worker_silent_s if beating else 0.0)
+        self.replaced = 0
         self.decisions = DecisionLog()
         self.last_observation: Observation | None = None
         self.last_decision: Decision | None = None
         self._ages_s: tuple[float, ...] = ()  # of the live instances, at the last step
         self._state = PolicyState()
         self._uploads_since_look = 0
+        self._urgent = False  # an upload since the last step may need more workers
+        self._token_prefix = uuid.uuid4().hex[:8]  # launch tokens unique to this process
+        self._launch_rounds = 0
+        self._last_change: tuple[int, int] | None = None  # (live, desired) of the last step
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.timeline: deque[Point] = deque(maxlen=TIMELINE_POINTS)
         self.last: Point | None = None
 
+    @property
+    def leading(self) -> bool:
+        """Whether this gateway holds the lease (always, without one)."""
+        return self.lease is None or self.lease.held_for_s() > 0
+
+    def may_act(self) -> bool:
+        """Whether this gateway may change the fleet now (`Lease.may_act`)."""
+        return self.lease is None or self.lease.may_act()
+
+    def wake(self) -> None:
+        """Look again now (the lease changed hands, a peer's upload needs workers)."""
+        self._wake.set()
+
+    def arriving(self) -> int:
+        """Uploads being stored now, here and (while leading) at the other gateways."""
+        return self._arriving() + self.peers.arriving(time.monotonic())
+
     def nudge(self) -> None:
-        """An upload arrived: observe now if it may need more workers than there are."""
+        """An upload arrived: observe now if it may need more workers than there are.
+
+        A gateway that does not lead looks too: its step reports the upload to the
+        leader at once, which then looks itself."""
         self._uploads_since_look += 1
-        if may_scale_out(
+        if self._reporter is not None:
+            self._reporter.uploaded()
+        if self._may_need_workers():
+            self._urgent = True
+            self._wake.set()
+
+    def peer_report(self, report: GatewayReport) -> None:
+        """Another gateway's uploads and results: counted as if they came here."""
+        self.peers.add(report, time.monotonic())
+        self._uploads_since_look += report.uploads
+        self.meter.answered(report.answered)
+        if report.urgent or (report.uploads and self._may_need_workers()):
+            self._wake.set()
+
+    def _may_need_workers(self) -> bool:
+        return may_scale_out(
             self.last,
-            self._arriving(),
+            self.arriving(),
             self.config,
             self._state,
             worker_rate_ips=self.capacity.rate.value,
             boot_s=self.capacity.boot.value,
             ages_s=self._ages_s,
-        ):
-            self._wake.set()
+        )
 
     def observe_result(self, result: dict[str, Any]) -> None:
         """A result reached the gateway: learn its worker's figures, count an image.
@@ -192,6 +248,8 @@ class Scaler:
         """
         self._reports.result(result, time.monotonic())
         self.meter.answered()
+        if self._reporter is not None:
+            self._reporter.answered()
 
     async def run(self) -> None:
         """Observe and act until cancelled.
@@ -221,20 +279,26 @@ class Scaler:
         return await self.step()
 
     async def step(self) -> Decision:
-        """One observe-decide-act round."""
+        """One observe-decide-act round; only the lease's holder acts."""
         async with self._lock:
             visible, in_flight = await self._messages.depth(self._queue_url)
             instances = await self._fleet.instances()
             now_s = time.monotonic()
-            live = self._saw(instances, now_s)
-            self._ages_s = tuple(self._age_s(i, now_s) for i in live)
+            alive = self._saw(instances, now_s)
+            acting = self.may_act()
+            silent = self._heartbeats.silent(alive, now_s)
+            if silent and acting:
+                await self._replace(silent, len(alive))
+                instances = [i for i in instances if i not in silent]
+                alive = [i for i in alive if i not in silent]
+            self._ages_s = tuple(self._age_s(i, now_s) for i in alive)
             observation = Observation(
                 now_s=now_s,
                 visible=visible,
                 in_flight=in_flight,
-                arriving=self._arriving(),
-                workers=sum(i.state == "running" for i in live),
-                starting=sum(i.state == "pending" for i in live),
+                arriving=self.arriving(),
+                workers=sum(i.state == "running" for i in alive),
+                starting=sum(i.state == "pending" for i in alive),
                 uploaded=self._uploads_since_look,
                 worker_rate_ips=self.capacity.rate.value,
                 boot_s=self.capacity.boot.value,
@@ -243,59 +307,88 @@ class Scaler:
             self._uploads_since_look = 0
             decision = decide(observation, self.config, self._state)
             self.last_observation, self.last_decision = observation, decision
-            if decision.desired != len(live):
-                log.info(
+            previous, self._last_change = self._last_change, None
+            if acting and decision.desired != len(alive):
+                # Asked again as the step before: an Auto Scaling group whose scale-in
+                # waits for protected (busy) instances. The call is repeated, not the event.
+                again = not silent and (len(alive), decision.desired) == previous
+                log.log(
+                    logging.DEBUG if again else logging.INFO,
                     "scaling %d -> %d: %s %s",
-                    len(live),
+                    len(alive),
                     decision.desired,
                     decision.reason,
                     plain_figures(decision.figures),
                 )
                 instances = await self._act(decision.desired, instances, observation.ages_s)
                 self._saw(instances, time.monotonic())
-                self._scaled(len(live), decision)
+                if not again:
+                    self._scaled(len(alive), decision)
+                self._last_change = (len(alive), decision.desired)
             self._state = decision.state
-            if self._runner is not None:
-                await self._runner.sync(instances)
+            if self._runner is not None:  # only the leader boots new instances
+                await self._runner.sync(instances, start_new=acting)
+            await self._report_to_leader()
             self._record(observation, decision.desired, instances)
             return decision
+
+    async def _report_to_leader(self) -> None:
+        """As a follower, tell the leader of the uploads since the last report."""
+        urgent, self._urgent = self._urgent, False
+        if self._reporter is None or self.lease is None or self.leading:
+            return
+        try:
+            await self._reporter.report(self.lease.leader_id, self._arriving(), urgent=urgent)
+        except AWS_ERRORS as error:  # the counts wait for the next step
+            log.warning("reporting uploads to the leading gateway failed: %s", error)
 
     async def _act(
         self, desired: int, instances: list[Instance], ages_s: Sequence[float]
     ) -> list[Instance]:
-        """Launch (or start) or release instances; the fleet as it is afterwards.
+        """Grow or shrink the fleet to `desired`; the fleet as it is afterwards.
 
         Instances released are `pick_released`'s, given their `ages_s` in `live` order.
         Starting, to it, is pending or booting (launched here, no result yet): EC2 says
         "running" long before the worker takes work (and the embedded AWS never says
         "pending"), and an instance not yet taking work is the one to lose first."""
-        live = [i for i in instances if i.state in LIVE_STATES]
-        if desired > len(live):
-            missing = desired - len(live)
-            if self._settings.warm_pool:
-                stopped = [i for i in instances if i.state == "stopped"][:missing]
-                asked_s = time.monotonic()
-                await self._fleet.start(stopped)
-                self._launched(stopped, asked_s)
-                missing -= len(stopped)
-            taken = {i.name for i in instances}
-            names = next_names(self._settings.worker_name_prefix, taken, missing)
+        alive = live(instances)
+        if desired > len(alive):
+            self._launch_rounds += 1
+            lease_term = self.lease.term if self.lease is not None else 0
+            token = f"{self._token_prefix}-{lease_term}-{self._launch_rounds}"
             asked_s = time.monotonic()
-            self._launched(await self._fleet.launch(names), asked_s)
+            self._launched(await self._fleet.grow(desired, instances, token), asked_s)
         else:
             members = [
                 Member(i.id, i.state == "pending" or self._reports.booting(i.id), age_s)
-                for i, age_s in zip(live, ages_s, strict=True)
+                for i, age_s in zip(alive, ages_s, strict=True)
             ]
             released = set(
-                pick_released(members, len(live) - desired, self.config.billing_minimum_s)
+                pick_released(members, len(alive) - desired, self.config.billing_minimum_s)
             )
-            chosen = [i for i in live if i.id in released]
-            if self._settings.warm_pool:
-                await self._fleet.stop(chosen)
-            else:
-                await self._fleet.terminate(chosen)
+            await self._fleet.shrink(desired, [i for i in alive if i.id in released])
         return await self._fleet.instances()
+
+    async def _replace(self, silent: list[Instance], live_count: int) -> None:
+        """Terminate instances whose worker's heartbeat stopped; the decision that follows
+        counts them out, and so launches their replacements when they are needed."""
+        log.warning(
+            "no heartbeat for %.0f s from %s: terminating (the fleet replaces them)",
+            self._heartbeats.silent_s,
+            ", ".join(f"{i.name} ({i.id})" for i in silent),
+        )
+        await self._fleet.replace(silent)
+        self.replaced += len(silent)
+        self.decisions.add(
+            ScaleEvent(
+                t=round(time.time(), 3),
+                before=live_count,
+                after=live_count - len(silent),
+                reason=f"replacing {len(silent)} instance(s) with no heartbeat "
+                f"for {self._heartbeats.silent_s:.0f} s",
+                figures={"silent_s": self._heartbeats.silent_s},
+            )
+        )
 
     def _launched(self, instances: list[Instance], asked_s: float) -> None:
         """Instances this gateway launched (or started) when it asked, at `asked_s`: their
@@ -306,17 +399,17 @@ class Scaler:
 
     def _saw(self, instances: list[Instance], now_s: float) -> list[Instance]:
         """Tell the meter and the reports which instances are live; return those."""
-        live = [i for i in instances if i.state in LIVE_STATES]
+        alive = live(instances)
         wall_s = time.time()
         self.meter.seen(
             {
                 i.id: None if i.launched_at is None else max(0.0, wall_s - i.launched_at)
-                for i in live
+                for i in alive
             },
             now_s,
         )
-        self._reports.fleet(live, now_s)
-        return live
+        self._reports.fleet(alive, now_s)
+        return alive
 
     def _age_s(self, instance: Instance, now_s: float) -> float:
         age_s = self.meter.age_s(instance.id, now_s)
@@ -357,12 +450,23 @@ class Scaler:
         last = self.last or Point(time.time(), 0, 0, 0, 0, 0)
         decision = self.last_decision
         now_s = time.monotonic()
+        lease = self.lease
         return {
             "workers": last.workers,
             "starting": last.starting,
             "desired": last.desired,
             "backlog": last.backlog,
             "in_flight": last.in_flight,
+            "leader": self.leading,
+            "leader_id": lease.leader_id if lease is not None else None,
+            "lease": {
+                "term": lease.term if lease is not None else 0,
+                "ttl_s": lease.ttl_s if lease is not None else 0.0,
+                "held_for_s": round(lease.held_for_s(), 3) if lease is not None else 0.0,
+                "peers": self.peers.gateways(now_s),
+            },
+            "fleet": self._settings.fleet,
+            "replaced": self.replaced,
             "min_workers": self.config.min_workers,
             "max_workers": self.config.max_workers,
             "warm_pool": self._settings.warm_pool,

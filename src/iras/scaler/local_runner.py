@@ -2,10 +2,20 @@
 
 On AWS an instance's user data starts `iras-worker`; on the embedded AWS nothing boots, so
 this runner plays that part. It starts a process for every pending or running instance
-(passing the instance id, since moto's metadata service answers the same id for every
-instance), sends SIGTERM to the process of an instance that was terminated or stopped,
-and terminates the instance of a process that exited by itself. The EC2 API of the
+that no worker has claimed yet (passing the instance id, since moto's metadata service
+answers the same id for every instance), sends SIGTERM to the process of an instance
+that was terminated or stopped, and has the fleet replace the instance of a process that
+exited by itself (what an instance's failed unit does on AWS). The EC2 API of the
 embedded AWS therefore shows exactly the live workers.
+
+With several gateways on one embedded AWS (`iras serve --endpoint-url`), each runner
+looks after the processes it started, and only the leading gateway's runner starts new
+ones (`sync(start_new=...)`). An instance is claimed once its worker has tagged it
+(`iras:heartbeat`, written as the worker starts and removed when it stops gracefully),
+so a gateway that takes the lease over does not start a second worker for an instance
+whose worker another gateway started; and every local worker watches its own instance
+(`IRAS_INSTANCE_WATCH`) and stops when it is gone, as an EC2 instance's shutdown would
+stop it, so the workers of a gateway that was killed still end when their instances do.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ import sys
 import time
 from collections.abc import Mapping
 
-from iras.scaler.fleet import LIVE_STATES, Ec2Fleet, Instance
+from iras.aws.errors import AWS_ERRORS
+from iras.scaler.fleet import LIVE_STATES, Fleet, Instance
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +55,7 @@ def cores_shared(env: Mapping[str, str], workers: int, cores: int) -> dict[str, 
 class LocalInstanceRunner:
     """Keeps worker processes in step with the fleet's instances."""
 
-    def __init__(self, fleet: Ec2Fleet, env: Mapping[str, str]) -> None:
+    def __init__(self, fleet: Fleet, env: Mapping[str, str]) -> None:
         self._fleet = fleet
         self._env = dict(env)
         self._processes: dict[str, tuple[Instance, subprocess.Popen[bytes]]] = {}
@@ -57,8 +68,9 @@ class LocalInstanceRunner:
         entry = self._processes.get(instance_id)
         return entry[1] if entry else None
 
-    async def sync(self, instances: list[Instance]) -> None:
-        """Start processes for new live instances, stop those of gone ones, reap the dead."""
+    async def sync(self, instances: list[Instance], *, start_new: bool = True) -> None:
+        """Stop the processes of gone instances, reap the dead, and (`start_new`) start
+        processes for live instances no worker has claimed."""
         live = {i.id: i for i in instances if i.state in LIVE_STATES}
         exited = [
             instance
@@ -71,20 +83,30 @@ class LocalInstanceRunner:
             elif instance_id not in live:
                 process.send_signal(signal.SIGTERM)  # graceful: finish the batch, hand back
         if exited:
-            log.info("worker process of %s exited: terminating", ", ".join(i.name for i in exited))
-            await self._fleet.terminate(exited)
+            log.info("worker process of %s exited: replacing", ", ".join(i.name for i in exited))
+            await self._fleet.replace(exited)
+        if not start_new:
+            return
         for instance_id, instance in live.items():
-            if instance_id not in self._processes and instance not in exited:
+            unclaimed = instance.heartbeat is None
+            if unclaimed and instance_id not in self._processes and instance not in exited:
                 self._processes[instance_id] = (instance, self._start(instance))
 
     async def stop_all(self) -> None:
-        """SIGTERM every worker, wait for them, kill what outlives the grace period."""
-        processes = [process for _, process in self._processes.values()]
-        for process in processes:
+        """SIGTERM every worker, wait for them, kill what outlives the grace period, and
+        have the fleet replace their instances: none is left running without a worker
+        (another gateway, or the next start, launches what is needed)."""
+        entries = list(self._processes.values())
+        for _, process in entries:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(_wait_all, processes, STOP_GRACE_S)
+        await asyncio.to_thread(_wait_all, [process for _, process in entries], STOP_GRACE_S)
         self._processes.clear()
+        if entries:
+            try:
+                await self._fleet.replace([instance for instance, _ in entries])
+            except AWS_ERRORS as error:  # AWS is going away too: nothing is left to bill
+                log.warning("could not end the instances of stopped workers: %s", error)
 
     def _start(self, instance: Instance) -> subprocess.Popen[bytes]:
         log.info("starting worker process for %s (%s)", instance.name, instance.id)

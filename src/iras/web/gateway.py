@@ -28,9 +28,13 @@ from iras.aws.errors import AWS_ERRORS
 from iras.aws.retry import retry_while_away
 from iras.config import Settings
 from iras.infra.provision import find_queue_url
+from iras.messages import GatewayReport
 from iras.scaler.controller import Scaler, scaling_config
-from iras.scaler.fleet import Ec2Fleet, FleetConfigError
+from iras.scaler.fleet import FleetConfigError
+from iras.scaler.fleets import make_fleet
+from iras.scaler.lease import Lease
 from iras.scaler.local_runner import LocalInstanceRunner, cores_shared
+from iras.scaler.peers import PeerReporter
 from iras.web.jobs import JobBook
 from iras.web.metrics import GatewayMetrics
 from iras.web.replies import create_reply_queue, delete_reply_queue, listen_for_replies
@@ -64,6 +68,7 @@ class Gateway:
         self.reply_queue_url: str | None = None
         self.submitter: Submitter | None = None
         self.scaler: Scaler | None = None
+        self.lease: Lease | None = None
         self._sender: BatchingSender | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._drained_unlogged = 0
@@ -82,6 +87,8 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._sender is not None:
             await self._sender.close()
+        if self.lease is not None:  # first: another gateway leads at its next read
+            await self.lease.release()
         if self.scaler is not None:
             await self.scaler.shutdown()
         if self._drain_log is not None:
@@ -129,32 +136,15 @@ class Gateway:
             settings, self.aws, self.book, self._sender, reply_url, on_submit=self._on_submit
         )
         if settings.autoscaler:
-            fleet = Ec2Fleet(self.aws.ec2, settings)
-            runner = None
-            if settings.local_instances:
-                most = scaling_config(settings).max_workers
-                runner = LocalInstanceRunner(
-                    fleet, cores_shared(os.environ, most, os.cpu_count() or 1)
-                )
-            submitter = self.submitter
-            self.scaler = Scaler(
-                settings,
-                self.aws.messages,
-                request_url,
-                fleet,
-                runner,
-                arriving=lambda: submitter.arriving,
-                on_scale=lambda direction: self.metrics.scale_events.labels(direction).inc(),
-            )
-            # One look before ready: /v1/scaler's timeline starts from the fleet as found,
-            # not from whatever the first uploads have already set in motion.
-            with contextlib.suppress(FleetConfigError):  # the scaler's loop reports it
-                await self.scaler.step()
-            self._tasks.append(asyncio.create_task(self.scaler.run(), name="scaler"))
+            await self._start_scaler(request_url)
         self._tasks.append(
             asyncio.create_task(
                 listen_for_replies(
-                    self.aws.messages, reply_url, settings.receive_wait_s, self._deliver
+                    self.aws.messages,
+                    reply_url,
+                    settings.receive_wait_s,
+                    self._deliver,
+                    on_report=self._peer_report,
                 ),
                 name="reply-listener",
             )
@@ -168,6 +158,52 @@ class Gateway:
             reply_url,
             "kept" if self.keeps_reply_queue else "deleted",
         )
+
+    async def _start_scaler(self, request_url: str) -> None:
+        """The autoscaler, its lease (one gateway of several acts), and, on one machine,
+        the runner that gives each instance its worker process."""
+        settings = self.settings
+        fleet = make_fleet(self.aws, settings)
+        runner = None
+        if settings.local_instances:
+            most = scaling_config(settings).max_workers
+            runner = LocalInstanceRunner(fleet, cores_shared(os.environ, most, os.cpu_count() or 1))
+        self.lease = Lease(
+            self.aws.s3,
+            settings.output_bucket,
+            settings.leader_lease_key,
+            self.id,
+            settings.leader_lease_s,
+            on_change=lambda leading: self.scaler.wake() if self.scaler else None,
+        )
+        submitter = self.submitter
+        assert submitter is not None
+        self.scaler = Scaler(
+            settings,
+            self.aws.messages,
+            request_url,
+            fleet,
+            runner,
+            arriving=lambda: submitter.arriving,
+            on_scale=lambda direction: self.metrics.scale_events.labels(direction).inc(),
+            lease=self.lease,
+            reporter=PeerReporter(
+                self.aws.sqs, self.aws.messages, settings.reply_queue_prefix, self.id
+            ),
+        )
+        # One round and one look before ready: a lone gateway leads from its first upload,
+        # and /v1/scaler's timeline starts from the fleet as found, not from whatever the
+        # first uploads have already set in motion.
+        with contextlib.suppress(*AWS_ERRORS):  # the lease's own loop tries again
+            await self.lease.round()
+        with contextlib.suppress(FleetConfigError):  # the scaler's loop reports it
+            await self.scaler.step()
+        self._tasks.append(asyncio.create_task(self.lease.keep(), name="scaler-lease"))
+        self._tasks.append(asyncio.create_task(self.scaler.run(), name="scaler"))
+
+    def _peer_report(self, report: GatewayReport) -> None:
+        if self.scaler is not None:
+            self.scaler.peer_report(report)
 
     def _on_submit(self, count: int) -> None:
         self.metrics.images_accepted.inc(count)

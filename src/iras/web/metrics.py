@@ -74,6 +74,16 @@ class GatewayMetrics:
             "iras_workers_desired", "Workers the autoscaler wants", registry=r
         )
         self.workers_max = Gauge("iras_workers_max", "The autoscaler's cap", registry=r)
+        self.scaler_leader = Gauge(
+            "iras_scaler_leader",
+            "1 while this gateway's autoscaler holds the scaler's lease (sizes the fleet), else 0",
+            registry=r,
+        )
+        self.workers_replaced = Gauge(
+            "iras_workers_replaced",
+            "Instances this gateway terminated because their worker's heartbeat stopped",
+            registry=r,
+        )
         self.worker_rate = Gauge(
             "iras_worker_rate_images_per_second",
             "Images one worker classifies per second of busy time, by source (configured: "
@@ -122,6 +132,8 @@ class GatewayMetrics:
         self.workers.labels("starting").set(snapshot["starting"])
         self.workers_desired.set(snapshot["desired"])
         self.workers_max.set(snapshot["max_workers"])
+        self.scaler_leader.set(1 if snapshot["leader"] else 0)
+        self.workers_replaced.set(snapshot["replaced"])
         for gauge, figure in (
             (self.worker_rate, snapshot["capacity"]["worker_rate_ips"]),
             (self.worker_boot, snapshot["capacity"]["boot_s"]),

@@ -2,7 +2,8 @@
 (or kept, for a gateway with a fixed id that will be back for what arrives meanwhile).
 
 One queue per gateway means several gateways run side by side and none takes another's
-results. One task long-polls it (several calls in flight under load), hands each result
+results. The leading gateway's queue also brings the other gateways' reports of their
+uploads (`iras.messages.GatewayReport`), which go to `on_report`. One task long-polls it (several calls in flight under load), hands each result
 to the `JobBook`, and deletes in batches. A result that cannot be parsed is logged and
 deleted: it can never become valid.
 
@@ -25,6 +26,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from iras.aws import BotocoreClient, MessageQueue
 from iras.aws.retry import retry_while_away
+from iras.messages import (
+    GATEWAY_REPORT_KIND,
+    GatewayReport,
+    MessageError,
+    decode_gateway_report,
+)
 from iras.web.sender import BatchingSender
 
 log = logging.getLogger(__name__)
@@ -75,13 +82,14 @@ async def listen_for_replies(
     wait_s: int,
     deliver: Callable[[ResultJson], object],
     pollers: int = 2,
+    on_report: Callable[[GatewayReport], object] = lambda report: None,
 ) -> None:
     """Long-poll `url` with `pollers` concurrent receives until cancelled."""
     deleter = BatchingSender(
         functools.partial(messages.delete_batch, url), DELETE_WAIT_S, what="deleting replies"
     )
     try:
-        polls = (_poll(messages, url, wait_s, deliver, deleter) for _ in range(pollers))
+        polls = (_poll(messages, url, wait_s, deliver, on_report, deleter) for _ in range(pollers))
         await asyncio.gather(*polls)
     finally:
         await deleter.close()
@@ -92,6 +100,7 @@ async def _poll(
     url: str,
     wait_s: int,
     deliver: Callable[[ResultJson], object],
+    on_report: Callable[[GatewayReport], object],
     deleter: BatchingSender,
 ) -> None:
     receive = functools.partial(messages.receive, url, max_messages=10, wait_s=wait_s)
@@ -100,18 +109,26 @@ async def _poll(
             receive, on=Exception, failed="receiving replies failed", logger=log
         )
         for message in received:
-            result = _parse(message.body)
-            if result is not None:
-                deliver(result)
+            parsed = _parse(message.body)
+            if isinstance(parsed, GatewayReport):
+                on_report(parsed)
+            elif parsed is not None:
+                deliver(parsed)
         # A failed delete is logged: those replies come again and are ignored as duplicates.
         deleter.add([m.receipt_handle for m in received], wait=False)
 
 
-def _parse(body: str) -> ResultJson | None:
+def _parse(body: str) -> ResultJson | GatewayReport | None:
     try:
         result = json.loads(body)
     except json.JSONDecodeError:
         result = None
+    if isinstance(result, dict) and result.get("kind") == GATEWAY_REPORT_KIND:
+        try:
+            return decode_gateway_report(result)
+        except MessageError as error:
+            log.error("dropping a reply: %s", error)
+            return None
     if not isinstance(result, dict) or not isinstance(result.get("request_id"), str):
         log.error("dropping a reply that is not a result: %.200r", body)
         return None

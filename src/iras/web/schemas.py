@@ -294,6 +294,19 @@ class ScaleEvent(DecisionFigures):
     to: int = Field(description="Instances the policy asked for.")
 
 
+class LeaseFigures(BaseModel):
+    """The scaler's lease (an S3 object written with conditional requests)."""
+
+    term: int = Field(description="How many times the lease has changed hands (or been taken).")
+    ttl_s: float = Field(description="Its time to live (IRAS_LEADER_LEASE_S).")
+    held_for_s: float = Field(
+        description="Seconds this gateway's hold is still valid; 0 when it does not hold it."
+    )
+    peers: list[str] = Field(
+        description="Other gateways whose upload reports the leader received recently."
+    )
+
+
 class ScalerSnapshot(_FleetFigures):
     """The autoscaler: the fleet and the backlog as last observed, its bounds, its history,
     what it measured of the workers and what the fleet has cost.
@@ -301,6 +314,23 @@ class ScalerSnapshot(_FleetFigures):
     Before its first observation the figures are 0 and the timeline is empty.
     """
 
+    leader: bool = Field(
+        description="Whether this gateway's autoscaler is the one that sizes the fleet: it "
+        "holds the scaler's lease (of several gateways, exactly one does). Every gateway "
+        "observes; the others report their uploads to the leader."
+    )
+    leader_id: str | None = Field(
+        description="The id of the gateway that holds the lease; null while none does."
+    )
+    lease: LeaseFigures = Field(description="The scaler's lease as this gateway sees it.")
+    fleet: Literal["instances", "asg"] = Field(
+        description="How the fleet is run (IRAS_FLEET): instances launched by IRAS, or an "
+        "EC2 Auto Scaling group whose desired capacity IRAS sets."
+    )
+    replaced: int = Field(
+        description="Instances this gateway terminated because their worker's heartbeat "
+        "stopped for IRAS_WORKER_SILENT_S (crashed, hung or never started)."
+    )
     min_workers: int = Field(description="Fewest workers it keeps (IRAS_MIN_WORKERS).")
     max_workers: int = Field(description="Most workers it runs (IRAS_MAX_WORKERS or a default).")
     warm_pool: bool = Field(
@@ -323,7 +353,8 @@ class ScalerSnapshot(_FleetFigures):
         "the fleet's size."
     )
     images: int = Field(
-        description="Results this gateway received since it started (images answered)."
+        description="Results received since this gateway started (images answered): its own, "
+        "and while it leads those the other gateways reported."
     )
     instance_seconds: float = Field(
         description="Worker instance-seconds billed so far: each instance seen live, from its "

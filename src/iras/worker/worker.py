@@ -37,6 +37,8 @@ from iras.worker.batch import Batch, answer_batch, make_result
 from iras.worker.downloading import download_batch
 from iras.worker.held import HeldMessages
 from iras.worker.inbox import Inbox
+from iras.worker.leader import LeaderProbe
+from iras.worker.protection import ScaleInProtection
 from iras.worker.publishing import Outgoing, Publisher
 from iras.worker.receiving import Received, receive_until
 from iras.worker.stopping import Deadline, finish_or_cancel
@@ -65,6 +67,7 @@ class ExitReason(enum.Enum):
     STOPPED = "stopped"  # asked to stop (SIGTERM, scale-in)
     IDLE = "idle"  # nothing to do for idle_exit_s
     EMPTY = "empty"  # burst mode: the queue is empty and nothing is in hand
+    CRASHED = "crashed"  # a loop died of an exception: a bug (the process exits 1)
 
 
 class Worker:
@@ -80,8 +83,16 @@ class Worker:
         request_queue_url: str,
         name: str,
         burst: bool = False,
+        leader: LeaderProbe | None = None,
+        protection: ScaleInProtection | None = None,
     ) -> None:
+        """`leader`, for a worker on an instance: while it says a scaler leads, an idle
+        worker does not exit by itself (`iras.worker.leader`). `protection`, for one in
+        an Auto Scaling group: its instance is protected from scale-in while it holds
+        requests (`iras.worker.protection`)."""
         self._settings = settings
+        self._leader = leader
+        self._protection = protection
         self._aws = aws
         self._classifier = classifier
         self._queue_url = request_queue_url
@@ -146,10 +157,17 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._idle_watch_loop(), name="idle-watch"),
         ]
+        if self._protection is not None:
+            helpers.append(
+                asyncio.create_task(
+                    self._protection.run(self._holds_requests), name="scale-in-protection"
+                )
+            )
         stop_asked = asyncio.create_task(self._stopping.wait())
         await asyncio.wait([stop_asked, fetcher, runner], return_when=asyncio.FIRST_COMPLETED)
         for task in (fetcher, runner):  # a crashed loop is a bug: surface it
             if task.done() and not task.cancelled() and task.exception():
+                self._exit_reason = ExitReason.CRASHED  # whatever stop had begun
                 self._stopping.set()
                 log.error("worker loop %s crashed", task.get_name(), exc_info=task.exception())
         await self._shut_down(receivers, fetcher, runner)
@@ -323,6 +341,9 @@ class Worker:
             await asyncio.sleep(min(1.0, idle_exit_s / 4))
             idle_for_s = time.monotonic() - self._last_active
             if len(self._held) == 0 and idle_for_s >= idle_exit_s:
+                if self._leader is not None and await self._leader.alive():
+                    self._last_active = time.monotonic()  # asked again an idle period on
+                    continue
                 if self._end(ExitReason.IDLE):
                     log.info("idle for %.1f s: exiting", idle_for_s)
                 return
@@ -335,8 +356,13 @@ class Worker:
             self._held.add(message.receipt_handle, now, self._settings.visibility_timeout_s)
         if messages:
             self._last_active = now
+            if self._protection is not None:
+                self._protection.working()
         elif self._burst and self._drained() and self._end(ExitReason.EMPTY):
             log.info("queue empty and nothing in hand: exiting (burst)")
+
+    def _holds_requests(self) -> bool:
+        return len(self._held) > 0
 
     def _drained(self) -> bool:
         """Whether this worker has nothing left to do; with a receive that came back
