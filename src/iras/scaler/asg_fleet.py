@@ -64,6 +64,7 @@ class AsgFleet:
         #: Whether the group was found to exist: looked up once, and again after a call
         #: that said it is gone.
         self._group_seen = False
+        self._last_desired: int | None = None
         if settings.warm_pool:
             log.warning("IRAS_WARM_POOL does not apply to IRAS_FLEET=asg and is ignored")
 
@@ -114,7 +115,10 @@ class AsgFleet:
             )
         except ClientError as error:
             raise self._config_error(error) from error
-        log.info("Auto Scaling group %s: desired capacity %d", self._group, desired)
+        # Set again each look while protected instances hold up a scale-in: said once.
+        level = logging.DEBUG if desired == self._last_desired else logging.INFO
+        log.log(level, "Auto Scaling group %s: desired capacity %d", self._group, desired)
+        self._last_desired = desired
 
     async def _require_group(self) -> None:
         if self._group_seen:
