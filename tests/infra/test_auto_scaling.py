@@ -22,8 +22,7 @@ from iras.infra.auto_scaling import (
     tag_value,
 )
 from iras.infra.launch_template import LaunchTemplate, ensure_launch_template
-from iras.scaler.controller import AWS_MAX_WORKERS
-from iras.scaler.fleet import ROLE, ROLE_TAG
+from iras.scaler.fleet import AWS_MAX_WORKERS, ROLE, ROLE_TAG
 
 TEMPLATE = LaunchTemplate("iras-app-tier", "lt-0123456789abcdef0", 3, "unchanged")
 SPEC = {"LaunchTemplateId": TEMPLATE.id, "Version": "$Default"}

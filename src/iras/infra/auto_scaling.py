@@ -36,8 +36,7 @@ from botocore.exceptions import ClientError
 from iras.aws import BotocoreClient
 from iras.config import Settings
 from iras.infra.launch_template import LaunchTemplate
-from iras.scaler.controller import AWS_MAX_WORKERS
-from iras.scaler.fleet import ROLE, ROLE_TAG
+from iras.scaler.fleet import AWS_MAX_WORKERS, ROLE, ROLE_TAG
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from iras.messages import GatewayReport
 from iras.scaler import billing
 from iras.scaler.capacity import CapacityModel, Estimate
 from iras.scaler.decision_log import DecisionLog, ScaleEvent, plain_figures
-from iras.scaler.fleet import Fleet, FleetConfigError, Instance, live
+from iras.scaler.fleet import AWS_MAX_WORKERS, Fleet, FleetConfigError, Instance, live
 from iras.scaler.lease import Lease
 from iras.scaler.liveness import HeartbeatWatch
 from iras.scaler.local_runner import LocalInstanceRunner
@@ -62,8 +62,6 @@ log = logging.getLogger(__name__)
 
 #: Points kept for `/v1/scaler`'s timeline (10 minutes at one a second).
 TIMELINE_POINTS = 600
-#: Default cap on AWS when `max_workers` is unset.
-AWS_MAX_WORKERS = 20
 #: Longest wait between two tries of a failing step: a try costs two AWS calls, and the
 #: fleet must be sized again within seconds of AWS coming back (with 30 s it was not).
 STEP_RETRY_MAX_S = 5.0

@@ -37,6 +37,8 @@ WARM_STATES = ("stopping", "stopped")
 #: How long an instance launched here is counted while DescribeInstances does not list
 #: it yet (EC2's listing lags its launches by seconds at most).
 LISTING_LAG_S = 60.0
+#: Default cap on AWS when `max_workers` is unset (the scaler's, and an ASG's MaxSize).
+AWS_MAX_WORKERS = 20
 #: EC2's longest client token.
 CLIENT_TOKEN_MAX = 64
 
