@@ -253,7 +253,10 @@ async def test_an_aws_outage_refuses_uploads_fast_loses_nothing_and_heals(
 
     attempts = uploader.attempts
     refused = [a for a in attempts if a.status == 503]
-    during = [a for a in attempts if cut_at + 0.05 < a.started < restored_at - 0.5]
+    # An upload begun just before the restore may rightly succeed: on a loaded machine
+    # its first AWS call can leave after AWS is back (seen once in CI: begun 0.5 s
+    # before the restore, answered 200 after it). A second of margin.
+    during = [a for a in attempts if cut_at + 0.05 < a.started < restored_at - 1.0]
     after = [a for a in attempts if a.started >= healed]
     assert during, "no upload was tried during the outage"
     assert _unlike(attempts, {200, 503}, cut_at) == ""
