@@ -141,6 +141,17 @@ async def describe_app_tier(
     return sorted(found, key=lambda instance: (instance.number, instance.id))
 
 
+async def describe_by_id(ec2: BotocoreClient, instance_ids: list[str]) -> list[Instance]:
+    """The instances `instance_ids`, in any state (DescribeInstances by id: an id EC2
+    does not know raises `InvalidInstanceID.NotFound`)."""
+    response = await ec2.describe_instances(InstanceIds=instance_ids)
+    return [
+        instance_from(raw)
+        for reservation in response.get("Reservations", [])
+        for raw in reservation.get("Instances", [])
+    ]
+
+
 class Ec2Fleet:
     """App-tier instances of one IRAS deployment, launched and terminated by IRAS."""
 
@@ -173,16 +184,11 @@ class Ec2Fleet:
         """The instances of `instance_ids` that EC2 describes when asked by id; none while
         its listing still lags (it answers InvalidInstanceID.NotFound then)."""
         try:
-            response = await self._ec2.describe_instances(InstanceIds=instance_ids)
+            return await describe_by_id(self._ec2, instance_ids)
         except ClientError as error:
             if error.response["Error"]["Code"] == "InvalidInstanceID.NotFound":
                 return []
             raise
-        return [
-            instance_from(raw)
-            for reservation in response.get("Reservations", [])
-            for raw in reservation.get("Instances", [])
-        ]
 
     async def grow(self, desired: int, instances: list[Instance], token: str) -> list[Instance]:
         """Start stopped instances first (warm pool), then launch the lowest free names."""
@@ -219,8 +225,7 @@ class Ec2Fleet:
         return launched
 
     async def terminate(self, instances: list[Instance]) -> None:
-        for instance in instances:
-            self._unlisted.pop(instance.id, None)
+        self._forget(instances)
         if instances:
             await self._ec2.terminate_instances(InstanceIds=[i.id for i in instances])
             log.info("terminating %s", ", ".join(i.name for i in instances))
@@ -231,11 +236,15 @@ class Ec2Fleet:
             log.info("starting %s", ", ".join(i.name for i in instances))
 
     async def stop(self, instances: list[Instance]) -> None:
-        for instance in instances:
-            self._unlisted.pop(instance.id, None)
+        self._forget(instances)
         if instances:
             await self._ec2.stop_instances(InstanceIds=[i.id for i in instances])
             log.info("stopping %s", ", ".join(i.name for i in instances))
+
+    def _forget(self, instances: list[Instance]) -> None:
+        """No longer count `instances` as launched but unlisted: they are being released."""
+        for instance in instances:
+            self._unlisted.pop(instance.id, None)
 
     def _launch_spec(self, name: str) -> dict[str, object]:
         settings = self._settings

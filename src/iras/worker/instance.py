@@ -18,7 +18,7 @@ import aiohttp
 
 from iras.aws import BotocoreClient
 from iras.aws.errors import AWS_ERRORS
-from iras.scaler.fleet import HEARTBEAT_TAG, LIVE_STATES
+from iras.scaler.fleet import HEARTBEAT_TAG, LIVE_STATES, describe_by_id
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +122,5 @@ class InstanceAgent:
             log.warning("could not remove the heartbeat of %s: %s", self.instance_id, error)
 
     async def _still_live(self) -> bool:
-        response = await self._ec2.describe_instances(InstanceIds=[self.instance_id])
-        states = [
-            raw["State"]["Name"]
-            for reservation in response.get("Reservations", [])
-            for raw in reservation.get("Instances", [])
-        ]
-        return any(state in LIVE_STATES for state in states)
+        described = await describe_by_id(self._ec2, [self.instance_id])
+        return any(instance.state in LIVE_STATES for instance in described)

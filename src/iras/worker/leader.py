@@ -13,7 +13,6 @@ object's content changed between two of its own reads.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from iras.aws import ObjectStore
 from iras.aws.errors import AWS_ERRORS
+from iras.scaler.lease import parse_lease
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,9 @@ class LeaderProbe:
             log.warning("could not read the scaler's lease: %s", error)
             return False
         now_s = self._clock()
+        lease = parse_lease(body, etag="", since_s=now_s)
+        held = lease.holder is not None and lease.ttl_s > 0  # IRAS always writes a ttl
         if body != self._body:
             self._body, self._changed_s = body, now_s
-            return _holder_and_ttl(body)[0] is not None
-        holder, ttl_s = _holder_and_ttl(body)
-        return holder is not None and now_s - self._changed_s < ttl_s
-
-
-def _holder_and_ttl(body: bytes) -> tuple[str | None, float]:
-    try:
-        data = json.loads(body)
-        holder = data.get("holder")
-        return (holder if isinstance(holder, str) and holder else None), float(data["ttl_s"])
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None, 0.0
+            return held
+        return held and now_s - self._changed_s < lease.ttl_s
