@@ -173,7 +173,9 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
         leader = None
         if instance_id and settings.idle_exit_s > 0:
             leader = LeaderProbe(aws.objects, settings.output_bucket, settings.leader_lease_key)
-        in_group = bool(instance_id) and settings.fleet == "asg"
+        protection = None  # in an Auto Scaling group: kept from scale-in while busy
+        if instance_id and settings.fleet == "asg":
+            protection = ScaleInProtection(aws.autoscaling, settings.asg_name, instance_id)
         worker = Worker(
             settings,
             aws,
@@ -182,9 +184,7 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
             name=settings.worker_name or instance_id or f"{socket.gethostname()}:{os.getpid()}",
             burst=burst,
             leader=leader,
-            protection=ScaleInProtection(aws.autoscaling, settings.asg_name, instance_id)
-            if in_group and instance_id
-            else None,
+            protection=protection,
         )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -199,7 +199,7 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
             if reason is not ExitReason.CRASHED:  # a crash leaves the heartbeat to go silent
                 await agent.withdraw()  # a graceful end: this instance has no worker now
         if reason is ExitReason.IDLE and instance_id:
-            if in_group:  # the group would relaunch an instance ended through EC2
+            if protection is not None:  # in a group, which relaunches what EC2 ends
                 await leave_group(aws.autoscaling, instance_id)
             else:
                 end_instance = stop_instance if settings.warm_pool else terminate_instance
