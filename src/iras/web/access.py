@@ -70,7 +70,15 @@ def admit(connection: HTTPConnection, *, upload: bool) -> tuple[str | None, str]
     refusal: Refusal | None = access.limits.admit(client, access.clock(), upload=upload)
     if refusal is not None:
         raise Denied(429, refusal.code, refusal.detail, {"Retry-After": str(refusal.retry_after_s)})
+    connection.state.client = client
     return caller, client
+
+
+def client_of(connection: HTTPConnection) -> str:
+    """The client an admitted call was counted against (its key's digest, or its address):
+    what per-client limits beyond the route's own admission key on."""
+    client: str = connection.state.client
+    return client
 
 
 async def api_caller(request: Request) -> str | None:
