@@ -62,6 +62,9 @@ INTERFACES: dict[str, tuple[str, dict[str, str]]] = {
     ),
 }
 
+#: `AwsClients.objects_apart` is an `objects` on a connection pool of its own.
+INTERFACES["objects_apart"] = INTERFACES["objects"]
+
 #: Every name a client is held under; `iras.aws.AwsClients` has one field for each.
 CLIENT_NAMES = (*INTERFACES, *SERVICES)
 

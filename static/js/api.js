@@ -25,11 +25,22 @@ export function socketUrl(path, location) {
   return `${scheme}//${location.host}${path}`;
 }
 
+/**
+ * The subprotocols a WebSocket offers: "iras", and with a key "iras.key.<key, base64url>".
+ * A browser cannot set headers on a WebSocket, and a key in the URL would be written to
+ * every load balancer's and proxy's log; the gateway accepts with "iras" alone.
+ */
+export function socketProtocols(key) {
+  if (!key) return ["iras"];
+  const bytes = new TextEncoder().encode(key);
+  const base64 = btoa(String.fromCharCode(...bytes));
+  const base64url = base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return ["iras", `iras.key.${base64url}`];
+}
+
 /** Open the job's result stream (one JSON message per result). */
 export function openJobSocket(jobId, path = `/v1/jobs/${encodeURIComponent(jobId)}/ws`) {
-  const key = storedKey();
-  const query = key ? `?api_key=${encodeURIComponent(key)}` : "";
-  return new WebSocket(socketUrl(path + query, window.location));
+  return new WebSocket(socketUrl(path, window.location), socketProtocols(storedKey()));
 }
 
 // A gateway with IRAS_API_KEYS set answers 401 without a valid key. An upload (something

@@ -58,6 +58,13 @@ def test_environment_variables(
         {"IRAS_GATEWAY_ID": "g" * 68},  # iras-replies-ggg... is 81 characters
         {"IRAS_GATEWAY_ID": "g" * 60, "IRAS_REPLY_QUEUE_PREFIX": "a-longer-reply-prefix"},
         {"IRAS_WORKER_HEARTBEAT_S": "10", "IRAS_WORKER_SILENT_S": "20"},  # 2 beats: too eager
+        # Results at the bucket's root would share keys with name objects: an upload named
+        # `<request id>.json.jpg` would write its label over that request's result.
+        {"IRAS_RESULTS_PREFIX": ""},
+        {"IRAS_RESULTS_PREFIX": "/"},
+        {"IRAS_RESULTS_PREFIX": "jobs/"},  # the manifests' folder: a result over a manifest
+        {"IRAS_RESULTS_PREFIX": "inputs/late"},
+        {"IRAS_RESULTS_PREFIX": "scaler/"},  # the lease would be a result
         {"IRAS_FLEET": "spot"},
         {"IRAS_LEADER_LEASE_S": "1"},
     ],

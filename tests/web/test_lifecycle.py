@@ -45,11 +45,12 @@ async def test_each_gateway_has_its_own_reply_queue_deleted_at_stop(
         for url in (first_url, second_url):
             async with httpx.AsyncClient(base_url=url) as client:
                 await wait_ready(client)
-        first = (await http.get(f"{first_url}/readyz")).json()["reply_queue"]
-        second = (await http.get(f"{second_url}/readyz")).json()["reply_queue"]
+        first = (await http.get(f"{first_url}/readyz")).json()["gateway"]
+        second = (await http.get(f"{second_url}/readyz")).json()["gateway"]
         assert first != second
         listed = (await aws.sqs.list_queues(QueueNamePrefix="iras-replies"))["QueueUrls"]
-        assert sorted(listed) == sorted([first, second])
+        names = sorted(queue_url.rsplit("/", 1)[1] for queue_url in listed)
+        assert names == sorted(f"{settings.reply_queue_prefix}-{g}" for g in (first, second))
     listed = (await aws.sqs.list_queues(QueueNamePrefix="iras-replies")).get("QueueUrls", [])
     assert listed == []
 

@@ -33,10 +33,10 @@ ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 EXPECTED_ERRORS = {
     ("post", "/upload"): {400, 401, 413, 415, 422, 429, 503, 504},
     ("post", "/v1/classify"): {400, 401, 413, 415, 422, 429, 503, 504},
-    ("get", "/v1/jobs/{job_id}"): {401, 404, 429},
-    ("get", "/v1/results/{request_id}"): {401, 404, 429},
+    ("get", "/v1/jobs/{job_id}"): {401, 404, 429, 503},
+    ("get", "/v1/results/{request_id}"): {401, 404, 429, 503},
     ("get", "/v1/scaler"): {401, 404, 429, 503},
-    ("get", "/readyz"): {503},
+    ("get", "/readyz"): {401, 422, 429, 503},  # 401 and 429 only with deep=1
     ("get", "/healthz"): set(),
     ("get", "/metrics"): set(),
 }

@@ -150,7 +150,7 @@ async def test_uploads_are_refused_at_once_while_aws_refuses_connections(
         elapsed_s = time.monotonic() - started
         _assert_refused(response)
         assert elapsed_s < 0.5, elapsed_s  # well under the 1 s deadline: no retries slept
-    assert (await http.get("/readyz")).status_code == 503
+    await wait_until(lambda: _not_ready(http), timeout_s=3)  # its answer lives a second
     await proxied_gateway.proxy.restore()
     await wait_ready(http, timeout_s=10)
     accepted = await http.post("/v1/classify", files=[("files", ("x.jpg", image_bytes()))])
@@ -175,6 +175,10 @@ async def test_uploads_are_refused_at_the_deadline_while_aws_does_not_answer(
     await wait_ready(http, timeout_s=10)
     accepted = await http.post("/v1/classify", files=[("files", ("x.jpg", image_bytes()))])
     assert accepted.status_code == 200, accepted.text
+
+
+async def _not_ready(http: httpx.AsyncClient) -> bool:
+    return (await http.get("/readyz")).status_code == 503
 
 
 def _one_of_each_upload() -> list[tuple[str, Any]]:

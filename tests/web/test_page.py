@@ -21,6 +21,7 @@ import pytest
 from iras.config import Settings
 from iras.infra.provision import Resources
 from iras.model import Classifier
+from iras.web.api_keys import key_subprotocol
 from tests.support import image_bytes
 from tests.web.conftest import ServedProcess, Service, running_worker, serve_gateway, wait_ready
 
@@ -245,7 +246,9 @@ async def test_pure_helpers_in_the_browser(browser: Browser, service: Service) -
           const b = await import("/js/backoff.js");
           const u = await import("/js/uploader.js");
           const c = await import("/js/fleetchart.js");
+          const a = await import("/js/api.js");
           return {
+            protocols: [null, "k/+=, \\u00fc\\u{1F511}"].map(a.socketProtocols),
             percent: [0.8234, 0.0004, 1, NaN].map(f.formatPercent),
             elapsed: [4200, 65000, 3725000].map(f.formatElapsed),
             rate: f.formatRate(f.ratePerSecond(5, 2000)),
@@ -264,6 +267,11 @@ async def test_pure_helpers_in_the_browser(browser: Browser, service: Service) -
           };
         }"""
     )
+    # The key's subprotocol is base64url of its UTF-8, as the gateway decodes it.
+    assert values.pop("protocols") == [
+        ["iras"],
+        ["iras", key_subprotocol("k/+=, \u00fc\U0001f511")],
+    ]
     assert values == {
         "percent": ["82.3%", "<0.1%", "100.0%", "\u2013"],
         "elapsed": ["4.2 s", "1:05", "1:02:05"],
@@ -410,7 +418,7 @@ async def test_the_fleet_chart_shows_workers_and_backlog(
     )
 
 
-PAGE_KEY = "page-secret"
+PAGE_KEY = "page-secret-0123456789"
 
 
 @pytest.fixture
@@ -418,7 +426,9 @@ async def keyed_service(
     gateway_settings: Settings, resources: Resources, classifier: Classifier
 ) -> AsyncIterator[Service]:
     """Gateway (IRAS_API_KEYS set) + one worker, ready; its client sends the valid key."""
-    settings = gateway_settings.model_copy(update={"api_keys": (PAGE_KEY, "other-secret")})
+    settings = gateway_settings.model_copy(
+        update={"api_keys": (PAGE_KEY, "other-secret-0123456789")}
+    )
     async with (
         serve_gateway(settings) as url,
         running_worker(settings, resources, classifier) as worker,
@@ -456,7 +466,9 @@ async def test_the_page_asks_for_an_api_key_and_sends_it_with_every_call(
     page, questions, errors = await open_keyed_page(browser, keyed_service, ["wrong", PAGE_KEY])
     sockets: list[str] = []
     job_gets: list[str] = []
+    requested: list[str] = []
     page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.on("request", lambda r: requested.append(r.url))
     page.on(
         "request",
         lambda r: job_gets.append(r.url) if re.search(r"/v1/jobs/[^/]+$", r.url) else None,
@@ -472,8 +484,10 @@ async def test_the_page_asks_for_an_api_key_and_sends_it_with_every_call(
     assert len(questions) == 2
     assert "needs an API key" in questions[0] and "an API key is required" in questions[0]
     assert "refused" in questions[1] and "not valid" in questions[1]
-    # The result came over the WebSocket, which carried the key: no catch-up GET was needed.
-    assert len(sockets) == 1 and f"api_key={PAGE_KEY}" in sockets[0]
+    # The result came over the WebSocket, which carried the key as a subprotocol, never in
+    # its URL (load balancers log URLs): no catch-up GET was needed.
+    assert len(sockets) == 1 and PAGE_KEY not in sockets[0] and "?" not in sockets[0]
+    assert requested and all(PAGE_KEY not in url for url in requested)
     assert job_gets == []
     assert await page.evaluate("localStorage.getItem('iras-api-key')") == PAGE_KEY
     assert [e for e in errors if "401" not in e] == []

@@ -43,26 +43,33 @@ class AwsClients:
     `objects` (S3's objects) and `messages` (SQS's messages) make the calls of every
     image; `s3`, `sqs`, `ec2` and `autoscaling` are botocore's full clients, for
     everything else: buckets and queues made and removed, queue URLs, the fleet, the
-    scaler's lease.
+    scaler's lease. `objects_apart`, when opened (`open_clients(objects_apart=n)`), is an
+    `objects` on a pool of n connections of its own, for calls that must never hold a
+    connection the others need (the gateway's lookups, `iras.web.lookup`).
     """
 
     objects: ObjectStore
     messages: MessageQueue
+    objects_apart: ObjectStore | None
     s3: BotocoreClient
     sqs: BotocoreClient
     ec2: BotocoreClient
     autoscaling: BotocoreClient
 
 
-def client_config(settings: Settings, concurrent_long_polls: int = 2) -> Config:
+def client_config(
+    settings: Settings, concurrent_long_polls: int = 2, max_connections: int | None = None
+) -> Config:
     """botocore settings for every IRAS client.
 
     The pool holds at least twice the concurrent long polls: aiobotocore's default of 10
     connections lets a few parked receives starve every other call for seconds.
+    `max_connections` sizes it exactly instead, for clients that make no long polls (the
+    gateway's lookups, `iras.web.lookup`).
     """
     return Config(
         region_name=settings.region,
-        max_pool_connections=max(20, 2 * concurrent_long_polls + 10),
+        max_pool_connections=max_connections or max(20, 2 * concurrent_long_polls + 10),
         connect_timeout=settings.aws_connect_timeout_s,
         read_timeout=settings.receive_wait_s + _READ_MARGIN_S,
         retries={"mode": "standard", "max_attempts": settings.aws_max_attempts},
@@ -71,10 +78,12 @@ def client_config(settings: Settings, concurrent_long_polls: int = 2) -> Config:
 
 @asynccontextmanager
 async def open_clients(
-    settings: Settings, concurrent_long_polls: int = 2
+    settings: Settings, concurrent_long_polls: int = 2, objects_apart: int = 0
 ) -> AsyncIterator[AwsClients]:
     """Open S3, SQS, EC2 and Auto Scaling clients for the configured endpoint and close
-    them on exit (a client opens no connection until its first call)."""
+    them on exit (a client opens no connection until its first call); with
+    `objects_apart`, also `AwsClients.objects_apart` on a pool of that many connections.
+    (In this session: a second session would load the service models again, ~14 MB.)"""
     core = aiobotocore.session.get_session()
     session = aioboto3.Session(botocore_session=core)
     config = client_config(settings, concurrent_long_polls)
@@ -96,14 +105,32 @@ async def open_clients(
         log_choice(settings, choice)
         objects: ObjectStore
         messages: MessageQueue
+        apart: ObjectStore | None = None
+        apart_config = client_config(settings, max_connections=objects_apart)
         if choice.kind == "lean":
             ca_bundle = core.get_config_variable("ca_bundle")
             http = await stack.enter_async_context(object_session(settings, config, ca_bundle))
             credentials = await session.get_credentials()
             objects, messages = lean_clients(settings, http, credentials, s3, sqs)
+            if objects_apart:
+                own = object_session(settings, apart_config, ca_bundle)
+                apart, _ = lean_clients(
+                    settings, await stack.enter_async_context(own), credentials, s3, sqs
+                )
         else:
             objects, messages = BotoObjects(s3), BotoMessages(sqs)
-        yield AwsClients(objects, messages, s3, sqs, clients["ec2"], clients["autoscaling"])
+            if objects_apart:
+                apart_s3 = await stack.enter_async_context(
+                    session.client(
+                        "s3",
+                        endpoint_url=settings.endpoint_url,
+                        region_name=settings.region,
+                        config=apart_config,
+                    )
+                )
+                send_bodies_at_once(apart_s3)
+                apart = BotoObjects(apart_s3)
+        yield AwsClients(objects, messages, apart, s3, sqs, clients["ec2"], clients["autoscaling"])
 
 
 def lean_clients(

@@ -9,6 +9,9 @@ from pydantic import ValidationError
 
 from iras.config import Settings
 
+#: Settings whose values are never printed, even when they are wrong: a log keeps them.
+SECRET_FIELDS = frozenset({"api_keys"})
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment plus command-line `overrides` (None means not given).
@@ -22,9 +25,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         for problem in error.errors():
             field = ".".join(str(part) for part in problem["loc"])
+            got = "hidden" if field in SECRET_FIELDS else repr(problem.get("input"))
             print(
-                f"iras: invalid setting IRAS_{field.upper()}: {problem['msg']} "
-                f"(got {problem.get('input')!r})",
+                f"iras: invalid setting IRAS_{field.upper()}: {problem['msg']} (got {got})",
                 file=sys.stderr,
             )
         raise SystemExit(2) from None

@@ -17,6 +17,11 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from iras.messages import INPUTS_PREFIX, JOBS_PREFIX
+
+#: The shortest API key accepted (`api_keys`): a short one is guessed.
+MIN_API_KEY_CHARS = 16
+
 #: What SQS allows in a queue name, and how long it may be.
 GATEWAY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 SQS_QUEUE_NAME_MAX = 80
@@ -86,7 +91,10 @@ class Settings(BaseSettings):
     )
     results_prefix: str = Field(
         "results/",
-        description="Key prefix of the per-request JSON results in the output bucket.",
+        description=(
+            "Folder of the per-request JSON results in the output bucket; not empty (results "
+            "must not share keys with name objects), not inside jobs/ or inputs/."
+        ),
         json_schema_extra=WORKER_SHARED,
     )
     write_name_objects: bool = Field(
@@ -280,19 +288,43 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="How long the gateway keeps a job's results in memory."
     )
     max_jobs_in_memory: int = Field(
-        10_000, ge=1, description="Most jobs kept in memory; the oldest are forgotten first."
+        10_000,
+        ge=1,
+        description=(
+            "Most jobs kept in memory; the oldest are forgotten first, but never one a request "
+            "waits on or a WebSocket follows (those may briefly take the book past it)."
+        ),
     )
     send_batch_wait_ms: float = Field(
         5.0,
         ge=0,
         description="How long a request waits for company before SendMessageBatch (0 = send at once).",
     )
+    lookup_connections: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description=(
+            "S3 connections for looking up jobs and results the gateway has forgotten (GET "
+            "/v1/jobs, /v1/results): a pool apart from the uploads' own, so lookups never "
+            "delay an upload; also the most such GETs in flight at once."
+        ),
+    )
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description=(
-            "API keys, comma-separated. Unset: the API is open. Set: every API and WebSocket "
-            "call needs one (X-API-Key header, Authorization: Bearer, or ?api_key= on "
-            "WebSockets), and a job is visible only to the key that created it."
+            "API keys, comma-separated, each at least 16 characters. Unset: the API is open. "
+            "Set: every API and WebSocket call needs one (X-API-Key header or Authorization: "
+            "Bearer; on WebSockets also the subprotocol `iras.key.<key, base64url>`; never in "
+            "the URL), and a job is visible only to the key that created it."
+        ),
+    )
+    max_key_failures_per_min: int = Field(
+        10,
+        ge=0,
+        description=(
+            "Wrong API keys one address may present per minute; 0 = no limit. Past it, every "
+            "key from that address (the right one too) gets 429 with Retry-After."
         ),
     )
     rate_limit_per_s: float = Field(
@@ -309,6 +341,43 @@ class Settings(BaseSettings):
         description=(
             "Uploads (POST /upload, /v1/classify) one client may have in progress, waiting "
             "ones included; 0 = no limit. Beyond it: 429."
+        ),
+    )
+    max_jobs_per_client: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "Jobs one client may have in the gateway's memory; 0 = no limit. At the limit its "
+            "oldest complete job that nobody waits on or watches makes room (its results stay "
+            "in the output bucket); with none, new uploads get 429 before anything is stored."
+        ),
+    )
+    websocket_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description=(
+            "Longest a WebSocket follows a job; then a `timeout` message and close code 4408 "
+            "(reconnecting replays the job from the start)."
+        ),
+    )
+    max_websockets_per_client: int = Field(
+        20,
+        ge=0,
+        description="WebSockets one client may hold open; 0 = no limit. Beyond it: close 4429.",
+    )
+    max_websockets: int = Field(
+        1000,
+        ge=0,
+        description="WebSockets the gateway holds open in all; 0 = no limit. Beyond it: close 4503.",
+    )
+    deep_readiness_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=300,
+        description=(
+            "How long GET /readyz?deep=1 waits for its golden image's result before a 503 "
+            "(with the autoscaler at 0 workers, a cold start takes a worker's boot); "
+            "`?timeout_s=` sets it per call."
         ),
     )
 
@@ -554,10 +623,42 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_are_long_enough(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """A short key is guessed: refuse it at start rather than serve with it."""
+        for position, key in enumerate(value, start=1):
+            if len(key) < MIN_API_KEY_CHARS:
+                raise ValueError(
+                    f"api_keys: key {position} of {len(value)} has {len(key)} characters; each "
+                    f"needs at least {MIN_API_KEY_CHARS} (make one with: python -c "
+                    "'import secrets; print(secrets.token_urlsafe(24))')"
+                )
+        return value
+
     @field_validator("results_prefix")
     @classmethod
-    def _prefix_ends_with_slash(cls, value: str) -> str:
-        return value if not value or value.endswith("/") else value + "/"
+    def _prefix_is_a_folder_of_its_own(cls, value: str) -> str:
+        """Results live in a folder no other object's key can reach.
+
+        Name objects (the course's label per image name) sit at the bucket's root under a
+        name without folders; with no prefix, an upload named `<request id>.json.jpg` would
+        write its label over that request's result. Manifests (`jobs/`) and uploads
+        (`inputs/`) have folders of their own, which results must not share.
+        """
+        if not value.strip("/"):
+            raise ValueError(
+                "results_prefix must name a folder (such as 'results/'): at the bucket's "
+                "root, results would share keys with the name objects of uploads"
+            )
+        folder = value if value.endswith("/") else value + "/"
+        for taken in (JOBS_PREFIX, INPUTS_PREFIX):
+            if folder.startswith(taken):
+                raise ValueError(
+                    f"results_prefix {value!r} is inside {taken!r}, which holds other objects: "
+                    "give results a folder of their own (such as 'results/')"
+                )
+        return folder
 
     @field_validator("gateway_id")
     @classmethod
@@ -570,6 +671,15 @@ class Settings(BaseSettings):
                 f"queue's name), got {value!r}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _lease_is_not_a_result(self) -> Settings:
+        if self.leader_lease_key.startswith(self.results_prefix):
+            raise ValueError(
+                f"leader_lease_key {self.leader_lease_key!r} is inside results_prefix "
+                f"{self.results_prefix!r}: keep the lease out of the results' folder"
+            )
+        return self
 
     @model_validator(mode="after")
     def _reply_queue_name_fits(self) -> Settings:

@@ -4,26 +4,33 @@ Routes declare what they are: `CallerDep` for API calls (a valid key when keys a
 and the client's request rate), `UploaderDep` for uploads (the same, and one of the
 client's upload slots for as long as the request lasts, waiting included). The health,
 readiness and metrics endpoints and the page's static files take neither: a load
-balancer and a browser asking for the page have no key.
+balancer and a browser asking for the page have no key (`/readyz?deep=1`, which costs a
+classification, admits itself like an API call).
+
+A key is looked for in the headers (and a WebSocket's subprotocols), never in the URL;
+an address that has presented too many wrong keys is refused before its key is checked
+(`iras.web.key_failures`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocketState
 
 from iras.config import Settings
-from iras.web.api_keys import ApiKeys, Unauthorized, presented_key
+from iras.web.api_keys import ApiKeys, Unauthorized, accepted_subprotocol, presented_key
 from iras.web.client_limits import ClientLimits, Refusal
 from iras.web.errors import ApiError
+from iras.web.key_failures import KeyFailures
 
 #: WebSocket close codes (4000-4999 are the application's): a missing or wrong key, and a
-#: client over its request rate.
+#: client over its request rate (or an address locked out for wrong keys).
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_RATE_LIMITED = 4429
 
@@ -32,6 +39,7 @@ CLOSE_RATE_LIMITED = 4429
 class Access:
     keys: ApiKeys
     limits: ClientLimits
+    key_failures: KeyFailures = field(default_factory=lambda: KeyFailures(0))
     clock: Callable[[], float] = field(default=time.monotonic)
 
     @classmethod
@@ -43,6 +51,7 @@ class Access:
                 settings.rate_limit_burst,
                 settings.max_uploads_per_client,
             ),
+            KeyFailures(settings.max_key_failures_per_min),
         )
 
 
@@ -60,18 +69,39 @@ class Denied(Exception):
 def admit(connection: HTTPConnection, *, upload: bool) -> tuple[str | None, str]:
     """(caller, client) of an admitted call; raises `Denied` otherwise."""
     access: Access = connection.app.state.access
-    try:
-        caller = access.keys.authenticate(
-            presented_key(connection.headers, connection.query_params)
-        )
-    except Unauthorized as error:
-        raise Denied(401, "unauthorized", str(error), {"WWW-Authenticate": "Bearer"}) from None
-    client = caller or (connection.client.host if connection.client else "unknown")
+    address = connection.client.host if connection.client else "unknown"
+    caller = _authenticate(access, connection, address)
+    client = caller or address
     refusal: Refusal | None = access.limits.admit(client, access.clock(), upload=upload)
     if refusal is not None:
         raise Denied(429, refusal.code, refusal.detail, {"Retry-After": str(refusal.retry_after_s)})
     connection.state.client = client
     return caller, client
+
+
+def _authenticate(access: Access, connection: HTTPConnection, address: str) -> str | None:
+    if not access.keys.required:
+        return None
+    subprotocols: Sequence[str] = connection.scope.get("subprotocols", ())
+    presented = presented_key(connection.headers, subprotocols)
+    now_s = access.clock()
+    if presented:
+        locked_s = access.key_failures.locked_for_s(address, now_s)
+        if locked_s is not None:
+            raise Denied(
+                429,
+                "too_many_wrong_keys",
+                f"this address presented more than {access.key_failures.per_min} wrong API "
+                "keys in a minute (IRAS_MAX_KEY_FAILURES_PER_MIN): no key from it is checked "
+                f"for {locked_s} s",
+                {"Retry-After": str(locked_s)},
+            )
+    try:
+        return access.keys.authenticate(presented)
+    except Unauthorized as error:
+        if presented:
+            access.key_failures.failed(address, now_s)
+        raise Denied(401, "unauthorized", str(error), {"WWW-Authenticate": "Bearer"}) from None
 
 
 def client_of(connection: HTTPConnection) -> str:
@@ -101,8 +131,11 @@ async def upload_caller(request: Request) -> AsyncIterator[str | None]:
 
 
 async def websocket_caller(websocket: WebSocket) -> str | None:
-    """The caller of an accepted WebSocket; refused ones get the error as a message and
-    a 44xx close, as a browser cannot read a refused handshake's status."""
+    """Accept the WebSocket (with the `iras` subprotocol when offered, never the key's),
+    and return its caller; refused ones get the error as a message and a 44xx close, as
+    a browser cannot read a refused handshake's status."""
+    if websocket.client_state is WebSocketState.CONNECTING:
+        await websocket.accept(subprotocol=accepted_subprotocol(websocket.scope["subprotocols"]))
     try:
         caller, _ = admit(websocket, upload=False)
     except Denied as denied:
@@ -115,3 +148,11 @@ async def websocket_caller(websocket: WebSocket) -> str | None:
 
 CallerDep = Annotated[str | None, Depends(api_caller)]
 UploaderDep = Annotated[str | None, Depends(upload_caller)]
+
+
+def charge_calls(connection: HTTPConnection, calls: int) -> None:
+    """Charge the client of an admitted call one token per AWS call made on its behalf
+    (a lookup answered from the output bucket): a client's polls cost it what they cost
+    S3, so no client can make the gateway call S3 faster than its rate."""
+    access: Access = connection.app.state.access
+    access.limits.charge(client_of(connection), access.clock(), calls)

@@ -22,6 +22,7 @@ from iras.config import Settings
 from iras.web.access import Access
 from iras.web.errors import install_error_handlers
 from iras.web.gateway import Gateway
+from iras.web.lookup import open_lookups
 from iras.web.metrics import GatewayMetrics, RequestMetrics
 from iras.web.routes import classify, course, jobs, ops, results
 from iras.web.uploads import BodySizeLimit
@@ -52,12 +53,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_clients(settings, concurrent_long_polls=_GATEWAY_LONG_POLLS) as aws:
+        async with (
+            open_clients(
+                settings,
+                concurrent_long_polls=_GATEWAY_LONG_POLLS,
+                objects_apart=settings.lookup_connections,  # lookups' pool, apart from uploads'
+            ) as aws,
+            open_lookups(settings, aws) as lookups,
+        ):
             # An upload answers 503 at once rather than wait on an endpoint that refuses
             # connections; the gateway's loops back off by themselves.
             fail_fast_when_unreachable(aws.objects, aws.messages, aws.s3, aws.sqs)
             gateway = Gateway(settings, aws, metrics)
             app.state.gateway = gateway
+            app.state.lookups = lookups
             await gateway.start()
             if on_started is not None:
                 on_started()

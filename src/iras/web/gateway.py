@@ -35,10 +35,13 @@ from iras.scaler.fleets import make_fleet
 from iras.scaler.lease import Lease
 from iras.scaler.local_runner import LocalInstanceRunner, cores_shared
 from iras.scaler.peers import PeerReporter
+from iras.web.golden import GoldenCheck
 from iras.web.jobs import JobBook
 from iras.web.metrics import GatewayMetrics
+from iras.web.readiness import ListenerWatch, Readiness
 from iras.web.replies import create_reply_queue, delete_reply_queue, listen_for_replies
 from iras.web.sender import BatchingSender
+from iras.web.sockets import SocketSlots
 from iras.web.submit import Submitter
 
 log = logging.getLogger(__name__)
@@ -59,9 +62,17 @@ class Gateway:
         self.id = settings.gateway_id or uuid.uuid4().hex[:12]
         #: A fixed id will be back for its replies; a random one never will.
         self.keeps_reply_queue = settings.gateway_id is not None
-        self.book = JobBook(settings.max_jobs_in_memory, settings.job_ttl_s)
+        self.book = JobBook(
+            settings.max_jobs_in_memory,
+            settings.job_ttl_s,
+            max_jobs_per_client=settings.max_jobs_per_client,
+        )
+        self.sockets = SocketSlots(settings.max_websockets, settings.max_websockets_per_client)
         metrics.jobs_in_memory.set_function(lambda: len(self.book))
         self.ready = asyncio.Event()
+        self.reply_listener = ListenerWatch()
+        self.readiness = Readiness(self)
+        self.golden = GoldenCheck(self)
         self.not_ready_reason = "connecting to AWS"
         self.request_queue_url: str | None = None
         self.dead_letter_queue_url: str | None = None
@@ -137,18 +148,19 @@ class Gateway:
         )
         if settings.autoscaler:
             await self._start_scaler(request_url)
-        self._tasks.append(
-            asyncio.create_task(
-                listen_for_replies(
-                    self.aws.messages,
-                    reply_url,
-                    settings.receive_wait_s,
-                    self._deliver,
-                    on_report=self._peer_report,
-                ),
-                name="reply-listener",
-            )
+        listener = asyncio.create_task(
+            listen_for_replies(
+                self.aws.messages,
+                reply_url,
+                settings.receive_wait_s,
+                self._deliver,
+                on_report=self._peer_report,
+                on_receive=self.reply_listener.received,
+            ),
+            name="reply-listener",
         )
+        self.reply_listener.watch(listener)
+        self._tasks.append(listener)
         self._tasks.append(asyncio.create_task(self._sample_queues(), name="queue-sampler"))
         self.ready.set()
         log.info(

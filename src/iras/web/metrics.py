@@ -121,8 +121,8 @@ class GatewayMetrics:
         )
         self.jobs_in_memory = Gauge(
             "iras_jobs_in_memory",
-            "Jobs the gateway keeps in memory (at most IRAS_MAX_JOBS_IN_MEMORY; answered "
-            "course uploads are not kept)",
+            "Jobs the gateway keeps in memory (IRAS_MAX_JOBS_IN_MEMORY, passed only by jobs "
+            "waited on or followed; answered course uploads are not kept)",
             registry=r,
         )
 

@@ -83,13 +83,18 @@ async def listen_for_replies(
     deliver: Callable[[ResultJson], object],
     pollers: int = 2,
     on_report: Callable[[GatewayReport], object] = lambda report: None,
+    on_receive: Callable[[], object] = lambda: None,
 ) -> None:
-    """Long-poll `url` with `pollers` concurrent receives until cancelled."""
+    """Long-poll `url` with `pollers` concurrent receives until cancelled; `on_receive`
+    after each receive that came back (the readiness check watches for them)."""
     deleter = BatchingSender(
         functools.partial(messages.delete_batch, url), DELETE_WAIT_S, what="deleting replies"
     )
     try:
-        polls = (_poll(messages, url, wait_s, deliver, on_report, deleter) for _ in range(pollers))
+        polls = (
+            _poll(messages, url, wait_s, deliver, on_report, on_receive, deleter)
+            for _ in range(pollers)
+        )
         await asyncio.gather(*polls)
     finally:
         await deleter.close()
@@ -101,6 +106,7 @@ async def _poll(
     wait_s: int,
     deliver: Callable[[ResultJson], object],
     on_report: Callable[[GatewayReport], object],
+    on_receive: Callable[[], object],
     deleter: BatchingSender,
 ) -> None:
     receive = functools.partial(messages.receive, url, max_messages=10, wait_s=wait_s)
@@ -108,6 +114,7 @@ async def _poll(
         received = await retry_while_away(
             receive, on=Exception, failed="receiving replies failed", logger=log
         )
+        on_receive()
         for message in received:
             parsed = _parse(message.body)
             if isinstance(parsed, GatewayReport):

@@ -18,7 +18,7 @@ or dropped.
 
 Not documented: the 499 an upload's client gets when it leaves before its body ended
 (nobody reads it; it exists for the counters), and the plain-text 500 of an unexpected
-failure (a bug, or S3 failing a lookup).
+failure (a bug; S3 failing a lookup is a documented 503).
 """
 
 from __future__ import annotations
@@ -156,8 +156,10 @@ _HEADERS = {
 #: client's rate may answer.
 API_CALL_ERRORS = {
     401: "`unauthorized`: API keys are on (IRAS_API_KEYS) and the call presented none or a "
-    "wrong one, as the `X-API-Key` header, a bearer token or `?api_key=`.",
-    429: "`rate_limited`: this client's requests are over IRAS_RATE_LIMIT_PER_S.",
+    "wrong one, as the `X-API-Key` header or a bearer token (never in the URL).",
+    429: "`rate_limited`: this client's requests are over IRAS_RATE_LIMIT_PER_S; or "
+    "`too_many_wrong_keys`: this address presented over IRAS_MAX_KEY_FAILURES_PER_MIN "
+    "wrong keys in a minute, and no key from it is checked for Retry-After seconds.",
 }
 
 #: What both upload routes may answer before an image is accepted.
@@ -171,8 +173,9 @@ UPLOAD_ERRORS = {
     "(IRAS_MAX_UPLOAD_BYTES) or `too_many_pixels` (IRAS_MAX_IMAGE_PIXELS).",
     415: "`multipart_expected`: the body is not multipart/form-data; or "
     "`unsupported_media_type`: a file is not a JPEG, PNG, WebP or GIF image by its content.",
-    429: "`rate_limited` (IRAS_RATE_LIMIT_PER_S) or `too_many_uploads`: this client already "
-    "has IRAS_MAX_UPLOADS_PER_CLIENT uploads in progress.",
+    429: "`rate_limited` (IRAS_RATE_LIMIT_PER_S), `too_many_uploads`: this client already "
+    "has IRAS_MAX_UPLOADS_PER_CLIENT uploads in progress, or `too_many_jobs`: it has "
+    "IRAS_MAX_JOBS_PER_CLIENT jobs in memory, none complete and unwatched.",
     503: "Nothing was accepted: `not_ready` (the gateway is still connecting to AWS) or "
     "`aws_unavailable` (storing or queueing failed or missed IRAS_AWS_DEADLINE_S).",
 }
@@ -223,14 +226,32 @@ class Health(BaseModel):
     status: Literal["ok"] = Field(description="Always `ok`.")
 
 
+class GoldenTrip(BaseModel):
+    """The golden image's trip through the fleet (`/readyz?deep=1`)."""
+
+    elapsed_s: float = Field(
+        description="Seconds from submitting it until its result arrived: storing, queueing, "
+        "a worker's batch and the reply, as an upload would take now."
+    )
+    request_id: str = Field(description="Its request's id.")
+    label: str = Field(description="The label the worker gave it.")
+    worker: str = Field(description="The worker (instance or process) that answered.")
+    model: str = Field(description="The model that classified it.")
+
+
 class Readiness(BaseModel):
-    """AWS answers and the queues exist: uploads will be accepted."""
+    """The gateway can store, queue and receive replies: the request queue and the output
+    bucket answer, and the reply listener is receiving (checked at most once a second)."""
 
     status: Literal["ready"] = Field(description="Always `ready` (else the answer is a 503).")
     gateway: str = Field(description="This gateway's id (IRAS_GATEWAY_ID, else random).")
-    reply_queue: str = Field(description="The URL of this gateway's own reply queue.")
     backlog: int = Field(description="Requests waiting in the request queue.")
     in_flight: int = Field(description="Requests a worker has taken and not yet answered.")
+    deep: GoldenTrip | SkipJsonSchema[None] = Field(
+        None,
+        description="Only with `?deep=1`: the golden image, classified end to end.",
+        json_schema_extra=_without_default,
+    )
 
 
 class _FleetFigures(BaseModel):

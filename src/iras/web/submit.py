@@ -26,7 +26,7 @@ from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
 from iras.config import Settings
 from iras.messages import Request, encode_request, input_key, job_key
-from iras.web.jobs import Job, JobBook, RequestRef
+from iras.web.jobs import Job, JobBook, JobSlot, RequestRef
 from iras.web.sender import BatchingSender, SendFailed
 from iras.web.uploads import ImageFile
 
@@ -60,21 +60,28 @@ class Submitter:
         self.storing = 0  # of those, images whose upload to S3 has not finished yet
 
     async def submit(
-        self, uploads: Sequence[ImageFile], owner: str | None = None, *, manifest: bool = True
+        self,
+        uploads: Sequence[ImageFile],
+        owner: str | None = None,
+        *,
+        manifest: bool = True,
+        client: str | None = None,
     ) -> Job:
-        """Store and queue `uploads` as one job within `aws_deadline_s`; raise
-        `AwsUnavailable` when AWS fails or is too slow.
+        """Store and queue `uploads` as one job of `client` within `aws_deadline_s`; raise
+        `AwsUnavailable` when AWS fails or is too slow, and `TooManyJobs` (before anything
+        is stored) when the client's share of the job book is full.
 
         `manifest=False` skips the job's manifest object (one S3 call): the course
         protocol's single-image jobs are never looked up by job id.
         """
+        slot = self._book.reserve(client)  # first: a refusal leaves no orphan in S3
         self.arriving += len(uploads)
         self._on_submit(len(uploads))
         deadline_s = self._settings.aws_deadline_s
         deadline = asyncio.timeout(deadline_s)
         try:
             async with deadline:
-                return await self._submit(uploads, owner, manifest)
+                return await self._submit(uploads, owner, manifest, slot)
         except _FAILURES as error:
             if deadline.expired():
                 raise AwsUnavailable(
@@ -84,8 +91,11 @@ class Submitter:
             raise AwsUnavailable(f"AWS could not store and queue the images: {error}") from None
         finally:
             self.arriving -= len(uploads)
+            self._book.release(slot)  # the job's waiters (if any) pin it from here on
 
-    async def _submit(self, uploads: Sequence[ImageFile], owner: str | None, manifest: bool) -> Job:
+    async def _submit(
+        self, uploads: Sequence[ImageFile], owner: str | None, manifest: bool, slot: JobSlot
+    ) -> Job:
         job_id = uuid.uuid4().hex
         refs = [RequestRef(uuid.uuid4().hex, upload.name) for upload in uploads]
         stores = [self._store_image(ref, upload) for ref, upload in zip(refs, uploads, strict=True)]
@@ -99,7 +109,7 @@ class Submitter:
             self._sender.nudge()  # requests waiting for this job's company: it is not coming
             raise
         self.storing -= len(uploads)  # before sending: the last one stored sends at once
-        job = self._book.add_job(job_id, refs, owner)
+        job = self._book.add_job(job_id, refs, owner, slot)  # pinned until the slot's release
         now = time.time()
         try:
             await self._send(job_id, refs, now)
@@ -107,6 +117,12 @@ class Submitter:
             self._book.discard(job_id)  # refused: nobody was given its id
             raise
         return job
+
+    async def store_manifest(self, job: Job) -> None:
+        """Store the manifest of a job submitted with `manifest=False`, now that it will be
+        looked up after all (a course upload whose wait timed out: its owner is told to
+        fetch the result, from whichever gateway, and only a manifest names the owner)."""
+        await self._store_manifest(job.job_id, job.requests, job.owner)
 
     async def _send(self, job_id: str, refs: list[RequestRef], now: float) -> None:
         await self._sender.send(

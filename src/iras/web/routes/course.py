@@ -4,6 +4,10 @@ One image in the multipart field `myfile`; the answer, once classified, is the p
 `<name without extension>:<label>`. The generator sends a hundred of these at once and
 waits for each, so the handler holds the request open until the result arrives, then
 forgets the job: the result stays in the output bucket under its request id.
+
+Such a job is stored without a manifest (one S3 call saved per upload), unless its wait
+times out: the 504 tells the client to fetch the result by id, so the manifest, which
+names its owner, is stored then, before answering.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from iras.messages import name_stem
 from iras.web.access import UploaderDep
 from iras.web.deps import GatewayDep, SubmitterDep
 from iras.web.errors import ApiError
-from iras.web.routes.submitting import accept_images, wait_timeout
+from iras.web.gateway import Gateway
+from iras.web.routes.submitting import accept_images, wait_timeout_without_manifest
 from iras.web.schemas import UPLOAD_ERRORS, WAIT_TIMEOUT, error_responses
+from iras.web.submit import Submitter
 
 router = APIRouter(tags=["course protocol"])
 
@@ -46,13 +52,20 @@ _ANSWER = {
 async def upload(
     request: Request, gateway: GatewayDep, submitter: SubmitterDep, caller: UploaderDep
 ) -> PlainTextResponse:
+    return await course_upload(request, gateway, submitter, caller)
+
+
+async def course_upload(
+    request: Request, gateway: Gateway, submitter: Submitter, caller: str | None
+) -> PlainTextResponse:
+    """The course protocol's answer to one upload, whichever route it came by."""
     job = await accept_images(
         request, gateway, submitter, "myfile", max_files=1, manifest=False, owner=caller
     )
     (ref,) = job.requests
     result = await gateway.book.wait_for(ref.request_id, gateway.settings.wait_timeout_s)
-    if result is None:
-        raise wait_timeout(gateway, ref.request_id)
+    if result is None:  # its client is told to look the result up: make that possible
+        raise await wait_timeout_without_manifest(gateway, submitter, job, ref.request_id)
     # Answered: the client holds the only copy it will ask for and never learned the job's
     # ids, so the book need not keep it (the course generator's thousands of uploads
     # would otherwise fill it). A late duplicate reply then counts as drained.

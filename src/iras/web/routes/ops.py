@@ -1,17 +1,15 @@
-"""Operations: liveness, readiness, Prometheus metrics."""
+"""Operations: liveness, readiness (and its deep check), Prometheus metrics."""
 
 from __future__ import annotations
 
-import asyncio
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from iras.aws.errors import AWS_ERRORS
 from iras.web.access import api_caller
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
+from iras.web.readiness import NotReady
 from iras.web.schemas import (
     API_CALL_ERRORS,
     Health,
@@ -23,8 +21,24 @@ from iras.web.schemas import (
 
 router = APIRouter(tags=["operations"])
 
+#: The longest a deep readiness check may be asked to wait (`?timeout_s=`).
+MAX_DEEP_TIMEOUT_S = 300.0
+
 
 _NOT_READY = "`not_ready`: still connecting to AWS; the detail says what is missing."
+
+_READYZ_ERRORS = {
+    401: f"Only with `deep=1`: {API_CALL_ERRORS[401]}",
+    422: "`invalid_request`: `deep` is not a boolean, or `timeout_s` is not a number in "
+    f"(0, {MAX_DEEP_TIMEOUT_S:g}].",
+    429: f"Only with `deep=1`: {API_CALL_ERRORS[429]}",
+    503: "Not ready, said the check (answers are reused for a second): `not_ready` (still "
+    "connecting to AWS, or the reply listener has stopped or its receives do not come "
+    "back) or `aws_unavailable` (the request queue or the output bucket did not answer "
+    "within IRAS_AWS_DEADLINE_S, or refused). With `deep=1` also `golden_image_timeout` "
+    "(no result within `timeout_s`) or `golden_image_failed` (the worker answered with an "
+    "error).",
+}
 
 
 @router.get(
@@ -39,34 +53,39 @@ async def healthz() -> JSONResponse:
 
 @router.get(
     "/readyz",
-    summary="AWS is reachable, the queues exist, work can be accepted",
+    summary="The gateway can store, queue and receive replies; `deep=1`: and the fleet answers",
     response_model=Readiness,
-    responses=error_responses(
-        {503: f"{_NOT_READY} Or `aws_unavailable`: the request queue did not answer."}
-    ),
+    response_description="Ready; with `deep=1`, the golden image's trip in `deep`.",
+    responses=error_responses(_READYZ_ERRORS),
 )
-async def readyz(gateway: GatewayDep) -> JSONResponse:
-    if not gateway.ready.is_set() or gateway.request_queue_url is None:
-        raise ApiError(503, "not_ready", gateway.not_ready_reason, {"Retry-After": "2"})
-    try:
-        async with asyncio.timeout(gateway.settings.aws_deadline_s):
-            visible, in_flight = await gateway.aws.messages.depth(gateway.request_queue_url)
-    except AWS_ERRORS as error:
-        raise ApiError(
-            503,
-            "aws_unavailable",
-            f"the request queue did not answer: {error or 'timed out'}",
-            {"Retry-After": "2"},
-        ) from None
-    return json_answer(
-        {
-            "status": "ready",
-            "gateway": gateway.id,
-            "reply_queue": gateway.reply_queue_url,
-            "backlog": visible,
-            "in_flight": in_flight,
-        }
-    )
+async def readyz(
+    request: Request,
+    gateway: GatewayDep,
+    deep: bool = Query(
+        False,
+        description="Also classify a small golden image end to end through the fleet and "
+        "report its time, label and worker (an API call: a key when IRAS_API_KEYS is set, "
+        "and the client's rate). Concurrent deep checks share one golden image.",
+    ),
+    timeout_s: float | None = Query(
+        None,
+        gt=0,
+        le=MAX_DEEP_TIMEOUT_S,
+        description="With `deep=1`: how long to wait for the golden image's result "
+        "(default IRAS_DEEP_READINESS_TIMEOUT_S).",
+    ),
+) -> JSONResponse:
+    if deep:
+        await api_caller(request)
+    ready = await gateway.readiness.answer()
+    if isinstance(ready, NotReady):
+        raise ready.as_api_error()
+    if not deep:
+        return json_answer(ready)
+    trip = await gateway.golden.run(timeout_s or gateway.settings.deep_readiness_timeout_s)
+    if isinstance(trip, NotReady):
+        raise trip.as_api_error()
+    return json_answer({**ready, "deep": trip})
 
 
 @router.get(

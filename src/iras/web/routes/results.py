@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from iras.web.access import CallerDep
-from iras.web.api_keys import may_see
+from iras.web.caller_lookups import LOOKUP_UNAVAILABLE, lookup_job, lookup_result
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
-from iras.web.lookup import find_job, find_result
 from iras.web.schemas import API_CALL_ERRORS, Result, error_responses, json_answer
 
 router = APIRouter(prefix="/v1", tags=["results"])
@@ -24,14 +23,19 @@ router = APIRouter(prefix="/v1", tags=["results"])
         {
             **API_CALL_ERRORS,
             404: "`not_found`: no such request, or not classified yet (or another API key's).",
+            503: LOOKUP_UNAVAILABLE,
         }
     ),
 )
-async def get_result(request_id: str, gateway: GatewayDep, caller: CallerDep) -> JSONResponse:
-    result = await find_result(gateway.settings, gateway.aws, gateway.book, request_id)
+async def get_result(
+    request_id: str, request: Request, gateway: GatewayDep, caller: CallerDep
+) -> JSONResponse:
+    result = await lookup_result(request, gateway, request_id)
     if result is not None and caller is not None:  # keys are on: is it the caller's?
-        job = await find_job(gateway.settings, gateway.aws, gateway.book, result["job_id"])
-        if job is None or not may_see(job.owner, caller):
+        # Its owner is in its job's manifest: the job's results are not needed for that.
+        job_id = str(result.get("job_id", ""))
+        job = await lookup_job(request, gateway, job_id, caller=caller, with_results=False)
+        if job is None:
             result = None  # another key's result is as unknown as a missing one
     if result is None:
         raise ApiError(

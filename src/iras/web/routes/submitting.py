@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import Request
 
+from iras.aws.errors import AWS_ERRORS
+from iras.web.access import client_of
 from iras.web.deps import RETRY_AFTER_S
 from iras.web.errors import ApiError
 from iras.web.gateway import Gateway
-from iras.web.jobs import Job
+from iras.web.jobs import Job, TooManyJobs
 from iras.web.submit import AwsUnavailable, Submitter
 from iras.web.uploads import read_images
 from iras.web.validation import UploadRejected
+
+log = logging.getLogger(__name__)
 
 
 async def accept_images(
@@ -43,7 +50,15 @@ async def accept_images(
         gateway.metrics.uploads_rejected.labels(error.code).inc()
         raise
     try:
-        return await submitter.submit(images, owner, manifest=manifest)
+        return await submitter.submit(images, owner, manifest=manifest, client=client_of(request))
+    except TooManyJobs as refused:
+        gateway.metrics.uploads_rejected.labels("too_many_jobs").inc()
+        raise ApiError(
+            429,
+            "too_many_jobs",
+            refused.detail,
+            headers={"Retry-After": str(refused.retry_after_s)},
+        ) from None
     except AwsUnavailable as error:
         gateway.metrics.uploads_rejected.labels("aws_unavailable").inc()
         raise ApiError(
@@ -63,3 +78,30 @@ def wait_timeout(gateway: Gateway, request_id: str) -> ApiError:
         f"no result within {gateway.settings.wait_timeout_s:g} s (IRAS_WAIT_TIMEOUT_S); the "
         f"request is still queued: GET /v1/results/{request_id} later",
     )
+
+
+async def wait_timeout_without_manifest(
+    gateway: Gateway, submitter: Submitter, job: Job, request_id: str
+) -> ApiError:
+    """The 504 for a waiting request of a job stored without a manifest (a course upload).
+
+    Its advice, GET /v1/results/{id}, needs the manifest when API keys are on: the result
+    is shown only to the key its job's manifest names, on any gateway or after a restart.
+    So the manifest is stored now, on this rare path, which keeps the happy path at no
+    manifest at all. When even that fails, the advice says what still holds.
+    """
+    try:
+        async with asyncio.timeout(gateway.settings.aws_deadline_s):
+            await submitter.store_manifest(job)
+    except AWS_ERRORS as error:
+        log.warning("the manifest of timed-out job %s was not stored: %r", job.job_id, error)
+        gateway.metrics.wait_timeouts.inc()
+        return ApiError(
+            504,
+            "result_timeout",
+            f"no result within {gateway.settings.wait_timeout_s:g} s (IRAS_WAIT_TIMEOUT_S); "
+            "the request is still queued, but the gateway could not record whose it is: "
+            f"GET /v1/results/{request_id} from this gateway within IRAS_JOB_TTL_S, or upload "
+            "the image again",
+        )
+    return wait_timeout(gateway, request_id)
