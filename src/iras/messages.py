@@ -7,13 +7,18 @@ is the JSON shape of the HTTP contract (`request_id`, `job_id`, `name`, `label`,
 and the output bucket's object are the very bytes a client reads.
 
 Keys are made by the server from ids, never from user input, so no file name can reach
-a path. The CSE546 course's graders look for a plain-text label under the image's name in
-the output bucket; that object is written too (see `Settings.write_name_objects`).
+a path. A request is checked field by field as it is decoded, for anyone who can send to
+the request queue can put anything there, and one unfit field must cost its own message
+only, never the batch it arrives with (see `decode_request`). The CSE546 course's graders
+look for a plain-text label under the image's name in the output bucket; that object is
+written too (see `Settings.write_name_objects`).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +33,22 @@ MAX_NAME_BYTES = 255
 
 _REQUEST_VERSION = 1
 
+#: What a request or job id may be: the gateway makes uuid4 hex ids; they become S3 keys.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+#: Longest reply queue URL a request may name (a real one is under 120 characters).
+MAX_REPLY_TO_CHARS = 512
+
+#: A plausible SQS queue URL: http(s), a host (and port), any path prefix, then the
+#: 12-digit account and a queue name (1 to 80 letters, digits, '-' and '_', '.fifo').
+REPLY_TO_PATTERN = re.compile(
+    r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+    r"(?:/[A-Za-z0-9._~-]+)*/[0-9]{12}/[A-Za-z0-9_-]{1,80}(?:\.fifo)?"
+)
+
+#: Longest piece of a refused value quoted in an error (they are logged and sent back).
+_SHOWN_CHARS = 60
+
 #: Where uploaded images live in the input bucket, and job manifests in the output bucket.
 INPUTS_PREFIX = "inputs/"
 JOBS_PREFIX = "jobs/"
@@ -35,6 +56,19 @@ JOBS_PREFIX = "jobs/"
 
 class MessageError(ValueError):
     """A queue message that is not a well-formed IRAS message."""
+
+
+class RefusedRequest(MessageError):
+    """A request whose address is sound (request id, job id, reply queue) but another
+    field is not: it cannot be classified, yet it can be answered, with an error result.
+
+    `request` carries the address and a name fit to print; its key is empty, for nothing
+    is to be fetched.
+    """
+
+    def __init__(self, reason: str, request: Request) -> None:
+        super().__init__(reason)
+        self.request = request
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,19 +142,105 @@ def encode_request(request: Request) -> str:
 
 
 def decode_request(body: str) -> Request:
-    """Parse a request message body; raise `MessageError` saying what is wrong."""
+    """Parse a request message body, checking every field; raise `MessageError` saying
+    what is wrong, or `RefusedRequest` when only fields beyond the address are.
+
+    The address (the ids and the reply queue) must be sound for a result to be addressed
+    at all; then the key must be the one the gateway makes from the request id, the name
+    a string that UTF-8 can encode (JSON may carry a lone surrogate, `"\\ud800"`, which
+    no S3 key or SQS body can) within `MAX_NAME_BYTES`, the submit time a finite number.
+    """
     data = _json_object(body, "request")
+    request_id = _id(data, "request_id")
+    job_id = _id(data, "job_id")
+    reply_to = _reply_to(data)
+    raw_name = data.get("name")
     try:
         return Request(
-            request_id=_text(data, "request_id"),
-            job_id=_text(data, "job_id"),
-            key=_text(data, "key"),
-            name=str(data.get("name") or ""),
-            reply_to=data.get("reply_to") or None,
-            submitted_at=float(data.get("submitted_at") or 0.0),
+            request_id=request_id,
+            job_id=job_id,
+            key=_key(data, request_id),
+            name=_name(raw_name),
+            reply_to=reply_to,
+            submitted_at=_submitted_at(data),
         )
-    except (TypeError, ValueError, OverflowError) as error:
-        raise MessageError(f"malformed request message: {error}") from None
+    except MessageError as error:
+        address = Request(request_id, job_id, "", _printable_name(raw_name), reply_to, 0.0)
+        raise RefusedRequest(str(error), address) from None
+
+
+def _id(data: dict[str, Any], field_name: str) -> str:
+    value = data.get(field_name)
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise _malformed(field_name, f"must be 1 to 64 of A-Z a-z 0-9 - _, got {_shown(value)}")
+    return value
+
+
+def _reply_to(data: dict[str, Any]) -> str | None:
+    value = data.get("reply_to")
+    if value is None or value == "":  # nobody listens: the output bucket is the answer
+        return None
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_REPLY_TO_CHARS
+        or not REPLY_TO_PATTERN.fullmatch(value)
+    ):
+        raise _malformed("reply_to", f"must be an SQS queue URL or null, got {_shown(value)}")
+    return value
+
+
+def _key(data: dict[str, Any], request_id: str) -> str:
+    value, expected = data.get("key"), input_key(request_id)
+    if value != expected:  # the gateway's key for this id, so no message names another object
+        raise _malformed("key", f"must be {expected!r}, got {_shown(value)}")
+    return expected
+
+
+def _name(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _malformed("name", f"must be a string, got {_shown(value)}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        raise _malformed(
+            "name", f"is not valid Unicode ({error.reason}): {_shown(value)}"
+        ) from None
+    if size > MAX_NAME_BYTES:
+        raise _malformed("name", f"is {size} bytes of UTF-8, over {MAX_NAME_BYTES}")
+    return value
+
+
+def _printable_name(value: Any) -> str:
+    """`value` as a name an error result can carry: what UTF-8 cannot encode is replaced."""
+    if not isinstance(value, str):
+        return ""
+    return clip_utf8(value.encode("utf-8", errors="replace").decode("utf-8"), MAX_NAME_BYTES)
+
+
+def _submitted_at(data: dict[str, Any]) -> float:
+    value = data.get("submitted_at", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _malformed("submitted_at", f"must be a number, got {_shown(value)}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds < 0:
+        raise _malformed("submitted_at", f"must be a finite time, got {_shown(value)}")
+    return seconds
+
+
+def _malformed(field_name: str, problem: str) -> MessageError:
+    return MessageError(f"malformed request message: field {field_name!r} {problem}")
+
+
+def _shown(value: Any) -> str:
+    """`value` quoted for an error: ASCII only (a lone surrogate is shown escaped, so the
+    error itself can be logged and sent), and clipped."""
+    text = ascii(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 def encode_result(result: Result) -> str:
@@ -214,8 +334,10 @@ def decode_gateway_report(data: dict[str, Any]) -> GatewayReport:
 def _json_object(body: str | bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise MessageError(f"{what} message is not JSON: {error}") from None
+    except RecursionError:  # `[[[[...`: 1 KiB nests deeper than the decoder's stack
+        raise MessageError(f"{what} message is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise MessageError(f"{what} message is JSON but not an object: {type(data).__name__}")
     return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import botocore.session
 import pytest
 from aiobotocore.credentials import AioCredentials
 from botocore.exceptions import ClientError
@@ -133,9 +134,8 @@ class RecordingHttp(SignedHttp):
     """`SignedHttp` that notes the operation of every call it sends."""
 
     def __init__(self, http: Http1Client, service: str, seen: list[str]) -> None:
-        super().__init__(
-            AioCredentials("placeholder", "placeholder"), http, service, "us-east-1", 1
-        )
+        model = botocore.session.get_session().get_service_model(service)
+        super().__init__(AioCredentials("placeholder", "placeholder"), http, model, "us-east-1", 1)
         self._seen = seen
 
     async def send(self, operation: str, *args: Any, **kwargs: Any) -> Any:

@@ -67,6 +67,12 @@ def test_environment_variables(
         {"IRAS_RESULTS_PREFIX": "scaler/"},  # the lease would be a result
         {"IRAS_FLEET": "spot"},
         {"IRAS_LEADER_LEASE_S": "1"},
+        # At the root the lease shares keys with name objects: `lease.json.jpg` would
+        # overwrite it (and the app tier's Deny on it would fail that upload's results).
+        {"IRAS_LEADER_LEASE_KEY": "lease.json"},
+        {"IRAS_LEADER_LEASE_KEY": "/lease.json"},
+        {"IRAS_LEADER_LEASE_KEY": "scaler/"},
+        {"IRAS_LEADER_LEASE_KEY": "jobs/lease.json"},  # a manifest's key
     ],
 )
 def test_bad_values_fail_fast(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

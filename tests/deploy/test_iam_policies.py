@@ -60,7 +60,13 @@ PLACEHOLDERS = {
     "LeaderLeaseKey": "leader_lease_key",
     "AutoScalingGroup": "asg_name",
     "AppTierRole": None,
+    "LaunchTemplateId": None,  # the id of the template named IRAS_WORKER_LAUNCH_TEMPLATE
+    "WorkerInstanceType": "worker_instance_type",
 }
+
+#: IAM's own policy variables, which AWS fills in per request: written `$${...}` in the
+#: files so that `string.Template` leaves them as `${...}`.
+IAM_POLICY_VARIABLES = frozenset({"ec2:InstanceID"})
 
 #: Actions EC2 and Auto Scaling authorise on no resource but "*".
 UNSCOPED_ACTIONS = frozenset(
@@ -94,6 +100,14 @@ INSTANCE_CHANGES = frozenset({"ec2:TerminateInstances", "ec2:StartInstances", "e
 
 #: The condition that keeps a tier's hands off every instance but app-tier ones.
 APP_TIER_ONLY = {"StringEquals": {f"ec2:ResourceTag/{ROLE_TAG}": ROLE}}
+
+#: The condition that keeps a worker's hands off every instance but the one it runs on: the
+#: instance the request comes from is the instance it acts on (as written in the files).
+OWN_INSTANCE_ONLY = {
+    "ArnEquals": {
+        "ec2:SourceInstanceARN": "arn:aws:ec2:${Region}:${AccountId}:instance/$${ec2:InstanceID}"
+    }
+}
 
 DEFAULTS = Settings.model_construct()  # the field defaults, without reading the environment
 
@@ -306,17 +320,22 @@ def test_instance_changes_need_the_app_tier_tag(name: str) -> None:
     found = statements_with(name, INSTANCE_CHANGES)
     assert found, f"{name} should allow changing app-tier instances"
     for statement in found:
-        assert statement["Condition"] == APP_TIER_ONLY, statement
+        expected = (
+            {**APP_TIER_ONLY, **OWN_INSTANCE_ONLY} if name == "app-tier.json" else APP_TIER_ONLY
+        )
+        assert statement["Condition"] == expected, statement
         assert all(r.endswith(":instance/*") for r in as_list(statement["Resource"]))
 
 
 def test_launches_must_tag_the_instance_app_tier() -> None:
+    found = 0
     for statement in statements_with("web-tier.json", {"ec2:RunInstances"}):
         for resource in as_list(statement["Resource"]):
             if ":instance/" in resource:
-                assert statement["Condition"] == {
-                    "StringEquals": {f"aws:RequestTag/{ROLE_TAG}": ROLE}
-                }, statement
+                found += 1
+                tags = statement["Condition"]["StringEquals"]
+                assert tags[f"aws:RequestTag/{ROLE_TAG}"] == ROLE, statement
+    assert found == 1
 
 
 def test_tags_only_at_launch() -> None:
@@ -347,6 +366,7 @@ def test_heartbeat_tags_only_the_heartbeat_on_app_tier_instances() -> None:
     (statement,) = statements_with("app-tier.json", {"ec2:CreateTags", "ec2:DeleteTags"})
     assert statement["Condition"] == {
         **APP_TIER_ONLY,
+        **OWN_INSTANCE_ONLY,
         "ForAllValues:StringEquals": {"aws:TagKeys": [HEARTBEAT_TAG]},
         "Null": {"aws:TagKeys": "false"},
     }
@@ -400,6 +420,10 @@ def group_arn(name: str) -> str:
 
 
 LEASE = s3_arn(DEFAULTS.output_bucket, DEFAULTS.leader_lease_key)
+TEMPLATE = f"arn:aws:ec2:{DEFAULTS.region}:accountid:launch-template/launchtemplateid"
+OTHER_TEMPLATE = f"arn:aws:ec2:{DEFAULTS.region}:accountid:launch-template/lt-0123456789abcdef0"
+#: The instance a worker's request comes from, as the rendered policies name it.
+OWN_INSTANCE = f"arn:aws:ec2:{DEFAULTS.region}:accountid:instance/${{ec2:InstanceID}}"
 WORKERS, OTHER_GROUP = group_arn(DEFAULTS.asg_name), group_arn("someone-elses")
 
 
@@ -429,6 +453,8 @@ WORKERS, OTHER_GROUP = group_arn(DEFAULTS.asg_name), group_arn("someone-elses")
         ("app-tier.json", "s3:PutObject", RESULT, True),
         ("app-tier.json", "s3:PutObject", NAME_OBJECT, True),
         ("app-tier.json", "s3:PutObject", UPLOAD, False),
+        ("app-tier.json", "s3:PutObject", MANIFEST, False),  # its owner field authorises reads
+        ("app-tier.json", "s3:PutObject", LEASE, False),  # a worker must not elect a scaler
         ("app-tier.json", "sqs:ReceiveMessage", REQUESTS, True),
         ("app-tier.json", "sqs:DeleteMessage", REQUESTS, True),
         ("app-tier.json", "sqs:DeleteMessage", REPLIES, False),
@@ -445,6 +471,8 @@ WORKERS, OTHER_GROUP = group_arn(DEFAULTS.asg_name), group_arn("someone-elses")
         ("teardown.json", "s3:DeleteBucket", s3_arn("someone-elses"), False),
         ("teardown.json", "sqs:DeleteQueue", DLQ, True),
         ("teardown.json", "sqs:DeleteQueue", REPLIES, True),  # kept by gateways with fixed ids
+        ("web-tier.json", "ec2:RunInstances", TEMPLATE, True),
+        ("web-tier.json", "ec2:RunInstances", OTHER_TEMPLATE, False),
         ("web-tier.json", "autoscaling:SetDesiredCapacity", WORKERS, True),
         ("web-tier.json", "autoscaling:SetDesiredCapacity", OTHER_GROUP, False),
         ("web-tier.json", "autoscaling:TerminateInstanceInAutoScalingGroup", WORKERS, True),
@@ -462,3 +490,108 @@ def test_tier_reaches_its_own_resources_only(
     name: str, action: str, arn: str, allowed: bool
 ) -> None:
     assert allows(rendered_policy(name), action, arn) is allowed
+
+
+# --- the conditions, rendered with the default settings -----------------------------------
+
+
+def rendered_statements_with(name: str, actions: set[str]) -> list[dict[str, Any]]:
+    policy = rendered_policy(name)
+    return [s for s in statements(policy) if actions & set(as_list(s["Action"]))]
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_rendering_leaves_only_iam_policy_variables(name: str) -> None:
+    """`$${ec2:InstanceID}` renders as IAM's `${ec2:InstanceID}`; nothing else is left."""
+    text = json.dumps(rendered_policy(name))
+    assert "$$" not in text
+    assert set(re.findall(r"\$\{([^}]*)\}", text)) <= IAM_POLICY_VARIABLES
+
+
+def test_launches_only_from_the_workers_template() -> None:
+    """Every resource of a launch is allowed only when the launch names the workers'
+    template (`ec2:LaunchTemplate`), and the image only as the template gives it
+    (`ec2:IsLaunchTemplateResource`): a request cannot swap in another AMI."""
+    found = rendered_statements_with("web-tier.json", {"ec2:RunInstances"})
+    assert found
+    for statement in found:
+        if as_list(statement["Resource"]) == [TEMPLATE]:
+            assert "Condition" not in statement, statement
+            continue
+        assert statement["Condition"]["ArnEquals"] == {"ec2:LaunchTemplate": TEMPLATE}, statement
+        if any(":image/" in r for r in as_list(statement["Resource"])):
+            assert as_list(statement["Resource"]) == [f"arn:aws:ec2:{DEFAULTS.region}::image/*"]
+            assert statement["Condition"]["Bool"] == {"ec2:IsLaunchTemplateResource": "true"}
+
+
+def test_launches_only_the_configured_instance_type() -> None:
+    """The gateway launches IRAS_WORKER_INSTANCE_TYPE (the template's type) and nothing
+    else; with IRAS_FLEET=asg, Auto Scaling launches the other types with its own role."""
+    (statement,) = [
+        s
+        for s in rendered_statements_with("web-tier.json", {"ec2:RunInstances"})
+        if any(":instance/" in r for r in as_list(s["Resource"]))
+    ]
+    assert statement["Condition"]["StringEquals"] == {
+        f"aws:RequestTag/{ROLE_TAG}": ROLE,
+        "ec2:InstanceType": [DEFAULTS.worker_instance_type],
+    }
+    assert statement["Condition"]["ArnEquals"] == {"ec2:LaunchTemplate": TEMPLATE}
+
+
+def test_a_worker_ends_and_tags_only_its_own_instance() -> None:
+    """`ec2:SourceInstanceARN` (the instance whose role credentials sign the request)
+    must be the ARN of the instance acted on, built from its `ec2:InstanceID`."""
+    actions = set(INSTANCE_CHANGES) | {"ec2:CreateTags", "ec2:DeleteTags"}
+    found = rendered_statements_with("app-tier.json", actions)
+    assert {a for s in found for a in as_list(s["Action"])} == {
+        "ec2:TerminateInstances",
+        "ec2:StopInstances",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    }
+    for statement in found:
+        assert statement["Condition"]["ArnEquals"] == {"ec2:SourceInstanceARN": OWN_INSTANCE}
+
+
+def test_a_workers_auto_scaling_calls_reach_its_group_not_one_instance() -> None:
+    """Auto Scaling has no condition key that names the instance of SetInstanceProtection
+    or TerminateInstanceInAutoScalingGroup (only the group, its tags and sizes), so these
+    two cannot be narrowed to the worker's own instance: they stay on the workers' group,
+    as deploy/iam/README.md says."""
+    actions = {
+        "autoscaling:SetInstanceProtection",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    }
+    (statement,) = statements_with("app-tier.json", actions)
+    assert set(as_list(statement["Action"])) == actions
+    assert as_list(statement["Resource"]) == [WORKERS_GROUP]
+    assert "Condition" not in statement
+    readme = (POLICY_DIR / "README.md").read_text(encoding="utf-8")
+    assert "no condition key" in readme
+
+
+def test_a_worker_writes_no_manifest_and_not_the_lease() -> None:
+    """A manifest's owner field authorises reads of its job, and the lease elects the
+    scaler: the worker writes neither. Results have a statement of their own; the name
+    objects' `/*` cannot leave folders out (IAM has no wildcard that stops at a `/`, and a
+    name object's key is any file name), so an explicit Deny does."""
+    policy = rendered_policy("app-tier.json")
+    manifests = [MANIFEST, s3_arn(OUTPUT, job_key("0123456789abcdef0123456789abcdef"))]
+    (deny,) = [s for s in statements(policy) if s["Effect"] == "Deny"]
+    assert as_list(deny["Action"]) == ["s3:PutObject"] and "Condition" not in deny
+    for arn in [*manifests, LEASE]:
+        assert any(fnmatchcase(arn, r) for r in as_list(deny["Resource"])), arn
+        assert not allows(policy, "s3:PutObject", arn), arn
+    name_objects = s3_arn(OUTPUT, "*")
+    for statement in statements(policy):
+        if statement["Effect"] != "Allow" or "s3:PutObject" not in as_list(statement["Action"]):
+            continue
+        for resource in as_list(statement["Resource"]):
+            if resource == name_objects:
+                continue  # the Deny above carves manifests and the lease out of it
+            for arn in [*manifests, LEASE]:
+                assert not fnmatchcase(arn, resource), (resource, arn)
+    (results,) = [s for s in statements(policy) if s.get("Sid") == "WriteResults"]
+    assert as_list(results["Resource"]) == [s3_arn(OUTPUT, f"{DEFAULTS.results_prefix}*")]
+    assert not any(fnmatchcase(RESULT, r) for r in as_list(deny["Resource"]))

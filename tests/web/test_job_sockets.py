@@ -26,8 +26,9 @@ from iras.config import Settings
 from iras.infra.provision import Resources
 from iras.local_aws import CALLS_PATH
 from iras.messages import job_key
-from iras.web.routes.jobs import STORAGE_POLL_S
+from iras.web.routes.jobs import STORAGE_POLL_MAX_S, STORAGE_POLL_S, next_poll_s
 from tests.support import image_bytes, wait_until
+from tests.tcp_proxy import tcp_proxy
 from tests.web.conftest import serve_gateway, wait_ready
 
 ALPHA = {"X-API-Key": "alpha-secret-0123456789"}
@@ -89,6 +90,60 @@ async def test_a_stored_jobs_socket_stops_polling_s3_when_its_client_goes(
             assert s3_gets(endpoint) == gone
 
 
+def test_a_stalled_stored_job_is_looked_at_less_and_less_often() -> None:
+    waits, wait_s = [], STORAGE_POLL_S / 2
+    for got_results in (True, False, False, False, False, False, True, False):
+        wait_s = next_poll_s(wait_s, got_results=got_results)
+        waits.append(wait_s)
+    assert waits == [1, 2, 4, 8, 8, 8, 1, 2]
+    assert STORAGE_POLL_MAX_S == 8
+
+
+async def test_a_stalled_stored_jobs_socket_costs_s3_less_over_time(
+    gateway_settings: Settings, resources: Resources, aws: AwsClients
+) -> None:
+    """A job whose results never come (its worker is down): looked at after 1, 3 and 7 s,
+    two GETs each, not every second (which was 14 GETs in these 7 s)."""
+    endpoint = gateway_settings.endpoint_url
+    assert endpoint is not None
+    job_id = await stored_job(aws, gateway_settings)
+    async with gateway(gateway_settings) as (ws_url, _):
+        before = s3_gets(endpoint)
+        async with websockets.connect(f"{ws_url}/v1/jobs/{job_id}/ws"):
+            await wait_until(lambda: _gets_at_least(endpoint, before + 3), timeout_s=10)
+            opened = time.monotonic()  # the first lookup made: manifest and two results
+            await asyncio.sleep(7.5)  # the quantity measured is what 7 s of polling costs
+            polls = s3_gets(endpoint) - before - 3
+        elapsed = time.monotonic() - opened
+    assert elapsed < 10, "the machine stalled: the count says nothing"
+    assert 2 <= polls <= 6, f"{polls} GETs in {elapsed:.1f} s of a stalled job"
+
+
+async def test_a_stored_jobs_socket_says_why_when_the_bucket_goes_away(
+    gateway_settings: Settings, resources: Resources, aws: AwsClients
+) -> None:
+    """S3 unreachable mid-stream: a last message `aws_unavailable` and close 1013 (try
+    again later), not a socket torn down with an error the client cannot read."""
+    assert gateway_settings.endpoint_url is not None
+    job_id = await stored_job(aws, gateway_settings)
+    async with tcp_proxy(gateway_settings.endpoint_url) as proxy:
+        settings = gateway_settings.model_copy(
+            update={"endpoint_url": proxy.url, "aws_deadline_s": 2.0}
+        )
+        async with gateway(settings) as (ws_url, http):
+            async with (
+                asyncio.timeout(30),
+                websockets.connect(f"{ws_url}/v1/jobs/{job_id}/ws") as ws,
+            ):
+                await proxy.cut()
+                messages = await _until_closed(ws)
+            await proxy.restore()
+            await wait_until(lambda: _sockets_are(http, 0), timeout_s=10)
+    assert ws.close_code == 1013
+    (final,) = messages
+    assert final["error"] == "aws_unavailable" and "retry" in final["detail"]
+
+
 @pytest.mark.parametrize("where", ["stored", "live"])
 async def test_a_socket_for_a_job_that_never_completes_ends_at_its_deadline(
     where: str, gateway_settings: Settings, resources: Resources, aws: AwsClients
@@ -115,10 +170,8 @@ async def test_sockets_beyond_a_clients_share_or_the_gateways_total_are_refused(
 ) -> None:
     settings = gateway_settings.model_copy(
         update={
-            "api_keys": (
-                "alpha-secret-0123456789",
-                "beta-secret-0123456789",
-            ),  # two clients, one address
+            # Two clients from one address.
+            "api_keys": ("alpha-secret-0123456789", "beta-secret-0123456789"),
             "max_websockets_per_client": 2,
             "max_websockets": 3,
         }

@@ -142,13 +142,23 @@ def lean_clients(
 ) -> tuple[S3Objects, SqsMessages]:
     """The lean path's clients, for the endpoints botocore resolved for `s3` and `sqs`."""
 
-    def signed(service: str) -> SignedHttp:  # one each: their retry switches are separate
-        return SignedHttp(credentials, http, service, settings.region, settings.aws_max_attempts)
+    def signed(client: BotocoreClient) -> SignedHttp:
+        """One each: their retry switches and retry quotas are separate, as botocore's."""
+        return SignedHttp(
+            credentials,
+            http,
+            client.meta.service_model,
+            settings.region,
+            settings.aws_max_attempts,
+        )
 
     s3_endpoint = Endpoint(
         s3.meta.endpoint_url.rstrip("/"), path_style=settings.endpoint_url is not None
     )
-    return S3Objects(signed("s3"), s3_endpoint), SqsMessages(signed("sqs"), sqs.meta.endpoint_url)
+    return (
+        S3Objects(signed(s3), s3_endpoint, fallback=BotoObjects(s3)),
+        SqsMessages(signed(sqs), sqs.meta.endpoint_url, fallback=BotoMessages(sqs)),
+    )
 
 
 def log_choice(settings: Settings, choice: Choice) -> None:

@@ -43,6 +43,8 @@ def fail_fast_when_unreachable(*clients: ObjectStore | MessageQueue | BotocoreCl
     for client in clients:
         if isinstance(client, LeanClient):
             client.retry_unreachable = False
+            if client.fallback is not None:  # the botocore client it hands calls to
+                fail_fast_when_unreachable(client.fallback)
             continue
         botocore_client: BotocoreClient = (
             client.client if isinstance(client, BotocoreBacked) else client

@@ -1,7 +1,7 @@
 """Retry with jittered backoff while AWS is away: the one retry loop of IRAS, on stamina.
 
 Every place that waits for AWS to come back calls `retry_while_away` with one step (a
-connect, a receive, a scaler round, one signed request): the step is tried again, after
+connect, a receive, a scaler round): the step is tried again, after
 a jittered wait that doubles from `wait_initial_s` up to `wait_max_s`, until it succeeds,
 until it fails with an error that is not retried (raised at once), or until `attempts`
 or `timeout_s` run out (the last error is raised). Neither bound given: it retries for
@@ -22,8 +22,9 @@ attempt), waits and retries. Measured on the success path, an async call that re
 at once, best of 7 runs, Python 3.11 on uvloop (asyncio alike): 0.15 us in the
 hand-written loops this replaced, 16 us through `retry_context`, 0.5 us through
 `retry_while_away` (0.16 us of it the call itself). The lean path makes about ten calls
-per image: 160 us per image through stamina, 3 us more than before as it is. (Its
-`SignedHttp.send` on a transport that answers at once: 8.0 us before, 8.4 us now.)
+per image: 160 us per image through stamina. (Its single calls are retried by
+botocore's standard-mode rules instead, `iras.aws.lean.retries`: the same decisions as
+the botocore client's, quota and 20 s cap included.)
 
 Logging: one WARNING per failure that is retried, in the caller's words
 ("receiving replies failed (<error>); retrying"), with a traceback only for errors the

@@ -23,8 +23,9 @@ import argparse
 import re
 import socket
 from pathlib import Path
+from typing import Any
 
-from iras.config import SQS_QUEUE_NAME_MAX
+from iras.config import SQS_QUEUE_NAME_MAX, Settings
 from iras.config.loading import load_settings
 
 
@@ -74,11 +75,27 @@ def run(args: argparse.Namespace) -> int:
         create_app(settings, static_dir=static_dir, on_started=freeze_startup_objects),
         host=args.host,
         port=args.port,
-        log_level="info",
-        access_log=False,
-        timeout_keep_alive=KEEP_ALIVE_S,
+        **uvicorn_options(settings),
     )
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How `iras gateway` and `iras serve` run uvicorn, beside the app and the address.
+
+    Client addresses: uvicorn takes the client's address from X-Forwarded-For (and the
+    scheme from X-Forwarded-Proto) only when the peer is in IRAS_FORWARDED_ALLOW_IPS, so
+    that behind a load balancer each user is a client of its own to the per-client limits,
+    and nobody else can claim to be someone by sending the header. uvicorn would read its
+    own FORWARDED_ALLOW_IPS otherwise: IRAS's setting is the one place it is configured.
+    """
+    return {
+        "log_level": "info",
+        "access_log": False,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
 
 
 def default_gateway_id(hostname: str, port: int, reply_queue_prefix: str) -> str:

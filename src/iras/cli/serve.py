@@ -22,7 +22,7 @@ import os
 import sys
 
 from iras import extras
-from iras.cli.gateway import KEEP_ALIVE_S
+from iras.cli.gateway import uvicorn_options
 from iras.config.loading import load_settings
 
 log = logging.getLogger("iras.serve")
@@ -127,9 +127,7 @@ def run(args: argparse.Namespace) -> int:
             create_app(settings, on_started=freeze_startup_objects),
             host=args.host,
             port=args.port,
-            log_level="info",
-            access_log=False,
-            timeout_keep_alive=KEEP_ALIVE_S,
+            **uvicorn_options(settings),
         )
         print("IRAS: stopping", flush=True)
     return 0

@@ -9,6 +9,7 @@ come from the standard AWS chain (environment, profile, instance role).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal, cast, get_args
@@ -266,9 +267,30 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, ge=1024, description="Largest image file accepted, in bytes."
     )
     max_request_bytes: int = Field(
-        200 * 1024 * 1024,
+        # The page's largest request: 8 files at IRAS_MAX_UPLOAD_BYTES's default, with the
+        # form's room around each (iras.web.body_limits.FORM_ROOM_BYTES).
+        8 * (10 * 1024 * 1024 + 64 * 1024),
         ge=1024,
-        description="Largest HTTP request body, in bytes; bigger uploads are cut off while streaming.",
+        description=(
+            "Largest HTTP request body, in bytes; bigger uploads are cut off while streaming "
+            "(413). The default holds 8 of the largest images (the page's batch) or 500 "
+            "course-sized ones. POST /upload, one image, has the smaller limit of "
+            "IRAS_MAX_UPLOAD_BYTES plus 64 KiB for the form."
+        ),
+    )
+    upload_budget_bytes: int = Field(
+        # For a small instance (a t3.small's 2 GiB): a byte in flight costs about one byte
+        # of memory (at most two, briefly, while a spooled file is read for its PUT), so
+        # this leaves the gateway's own ~200 MB and the OS their room, and still holds
+        # three of the largest requests, or thousands of course-sized (100 kB) images.
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description=(
+            "Upload bytes the gateway holds at once, all clients together (bodies being read, "
+            "checked and stored): what bounds its memory. An upload that does not fit waits "
+            "up to 1.5 s, then gets 503 with Retry-After; one larger than the budget is taken "
+            "when no other upload is in progress."
+        ),
     )
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="Largest image accepted, in pixels (width x height)."
@@ -325,6 +347,15 @@ class Settings(BaseSettings):
         description=(
             "Wrong API keys one address may present per minute; 0 = no limit. Past it, every "
             "key from that address (the right one too) gets 429 with Retry-After."
+        ),
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",  # uvicorn's own default: a proxy on this machine
+        description=(
+            "Peers trusted to say who the client is (X-Forwarded-For, X-Forwarded-Proto): "
+            "comma-separated IPs or CIDRs, or '*'. Behind a load balancer, its addresses (an "
+            "ALB: the VPC's CIDR), so that per-client limits key on each user, not on the "
+            "balancer; from any other peer the headers are ignored."
         ),
     )
     rate_limit_per_s: float = Field(
@@ -623,6 +654,26 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _trusted_peers_are_addresses(cls, value: str) -> str:
+        """Refused at start rather than trusted wrongly: uvicorn would take a typo for a
+        host name, which no client's address ever matches."""
+        peers = [part.strip() for part in value.split(",") if part.strip()]
+        if not peers:
+            raise ValueError("forwarded_allow_ips: name at least one IP or CIDR, or '*'")
+        for peer in peers:
+            if peer == "*":
+                return "*"  # uvicorn trusts everyone only when told exactly that
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"forwarded_allow_ips: {peer!r} is not an IP address or CIDR (such as "
+                    "10.0.0.0/16), nor '*'"
+                ) from None
+        return ",".join(peers)
+
     @field_validator("api_keys")
     @classmethod
     def _keys_are_long_enough(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -652,13 +703,24 @@ class Settings(BaseSettings):
                 "root, results would share keys with the name objects of uploads"
             )
         folder = value if value.endswith("/") else value + "/"
-        for taken in (JOBS_PREFIX, INPUTS_PREFIX):
-            if folder.startswith(taken):
-                raise ValueError(
-                    f"results_prefix {value!r} is inside {taken!r}, which holds other objects: "
-                    "give results a folder of their own (such as 'results/')"
-                )
+        _outside_taken_folders("results_prefix", folder, example="results/")
         return folder
+
+    @field_validator("leader_lease_key")
+    @classmethod
+    def _lease_has_a_folder_of_its_own(cls, value: str) -> str:
+        """At the bucket's root the lease would share keys with the name objects of
+        uploads (an upload named `lease.json.jpg` would overwrite it), and the app tier's
+        policy denies its writes to the lease by this key (deploy/iam)."""
+        folder, _, name = value.rpartition("/")
+        if not folder.strip("/") or not name:
+            raise ValueError(
+                f"leader_lease_key {value!r} must name an object in a folder (such as "
+                "'scaler/leader.json'): at the bucket's root it would share keys with the "
+                "name objects of uploads"
+            )
+        _outside_taken_folders("leader_lease_key", value, example="scaler/")
+        return value
 
     @field_validator("gateway_id")
     @classmethod
@@ -731,3 +793,14 @@ def environment_variable(name: str) -> str:
     IRAS_<NAME> (`region` is IRAS_REGION, though AWS_REGION is read too)."""
     aliases = getattr(Settings.model_fields[name].validation_alias, "choices", None)
     return str(aliases[0]) if aliases else f"IRAS_{name.upper()}"
+
+
+def _outside_taken_folders(setting: str, key: str, *, example: str) -> None:
+    """Refuse a key (or folder) of the output bucket inside the manifests' or uploads'
+    folders, whose objects it would overwrite or be overwritten by."""
+    for taken in (JOBS_PREFIX, INPUTS_PREFIX):
+        if key.startswith(taken):
+            raise ValueError(
+                f"{setting} {key!r} is inside {taken!r}, which holds other objects: give it "
+                f"a folder of its own (such as {example!r})"
+            )

@@ -20,12 +20,13 @@ from iras.aws import open_clients
 from iras.aws.errors import fail_fast_when_unreachable
 from iras.config import Settings
 from iras.web.access import Access
+from iras.web.body_limits import BodySizeLimit, body_limits
 from iras.web.errors import install_error_handlers
 from iras.web.gateway import Gateway
 from iras.web.lookup import open_lookups
 from iras.web.metrics import GatewayMetrics, RequestMetrics
 from iras.web.routes import classify, course, jobs, ops, results
-from iras.web.uploads import BodySizeLimit
+from iras.web.upload_budget import UploadBudget
 
 #: The live page, package data of `iras` (`iras/static`), found the same way wherever
 #: the package is: in the checkout `src/iras/static` is a symlink to the top-level
@@ -83,7 +84,10 @@ def create_app(
     )
     install_error_handlers(app)
     app.state.access = Access.from_settings(settings)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.state.upload_budget = budget = UploadBudget(settings.upload_budget_bytes)
+    metrics.observe_upload_budget(budget.ledger)
+    default_limit, route_limits = body_limits(settings)
+    app.add_middleware(BodySizeLimit, default=default_limit, by_path=route_limits)
     app.add_middleware(RequestMetrics, metrics=metrics)
 
     for module in (course, classify, results, jobs, ops):

@@ -5,14 +5,20 @@ The bucket is what makes a result outlive the gateway that asked for it: after a
 back from S3.
 
 Reading back costs S3 calls on a caller's behalf, up to one per request of a job, so it
-is bounded on every side. The gateway's lookups run on `Lookups`: S3 clients of their
-own, whose pool of `lookup_connections` connections is apart from the one uploads and
-SQS share, so a flood of lookups queues behind itself and never holds a connection an
-upload needs (a semaphore on the shared pool would still let lookups take that many of
-its connections from uploads); at most that many GETs in flight gateway-wide; and a cache
-of rebuilt jobs (`iras.web.stored_jobs`). One lookup fetches at most
-`FAN_OUT_PER_LOOKUP` results at once, and counts its calls in a `Meter`, which the route
-charges to its client's rate (`iras.web.caller_lookups`).
+is bounded on every side. The gateway's lookups run on `Lookups`:
+
+- an S3 client of their own (`AwsClients.objects_apart`), whose pool of
+  `lookup_connections` connections is apart from the one uploads and SQS share: a flood
+  of lookups queues behind itself and never holds a connection an upload needs. (A
+  semaphore on the shared pool would still let lookups hold that many of its
+  connections, and uploads would queue behind them; measured before this, twenty clients
+  polling a forgotten 500-image job made uploads miss IRAS_AWS_DEADLINE_S.)
+- at most `lookup_connections` GETs in flight gateway-wide, and `FAN_OUT_PER_LOOKUP` for
+  one lookup, so a 500-image job makes 16 tasks, not 500;
+- a cache of rebuilt jobs (`iras.web.stored_jobs`): polling a job costs S3 at most once a
+  second, and nothing once it is complete;
+- a `Meter` per lookup, which the route charges to its client's rate
+  (`iras.web.caller_lookups`).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ ResultJson = dict[str, Any]
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 #: GETs one lookup makes at once: a 500-image job's results come 16 at a time, not 500
-#: (tasks, memory and the connection pool's queue stay small).
+#: at once (tasks, memory and the semaphore's queue stay small).
 FAN_OUT_PER_LOOKUP = 16
 
 
@@ -51,8 +57,9 @@ class Meter:
 
 
 class Lookups:
-    """What the gateway's lookups in the output bucket run on: their own clients, a bound
-    on their GETs in flight, and the cache of rebuilt jobs (see the module's docstring)."""
+    """What the gateway's lookups in the output bucket run on: their own pool (`aws` with
+    `objects` on it), a bound on their GETs in flight, and the cache of rebuilt jobs (see
+    the module's docstring)."""
 
     def __init__(self, settings: Settings, aws: AwsClients, stored: StoredJobs | None = None):
         self.settings = settings

@@ -7,10 +7,13 @@ a warm answer takes tens of milliseconds, a cold fleet several seconds.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from iras.web.upload_budget import BudgetLedger
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -125,6 +128,29 @@ class GatewayMetrics:
             "waited on or followed; answered course uploads are not kept)",
             registry=r,
         )
+
+        self.upload_bytes_in_flight = Gauge(
+            "iras_upload_bytes_in_flight",
+            "Upload bytes the gateway holds now, being read, checked and stored "
+            "(IRAS_UPLOAD_BUDGET_BYTES bounds it)",
+            registry=r,
+        )
+        self.upload_bytes_high_water = Gauge(
+            "iras_upload_bytes_high_water",
+            "The most upload bytes the gateway has held at once since it started",
+            registry=r,
+        )
+        self.uploads_waiting_for_budget = Gauge(
+            "iras_uploads_waiting_for_budget",
+            "Uploads waiting for room in IRAS_UPLOAD_BUDGET_BYTES (up to 1.5 s, then 503)",
+            registry=r,
+        )
+
+    def observe_upload_budget(self, ledger: BudgetLedger) -> None:
+        """Read the upload budget's figures at scrape time."""
+        self.upload_bytes_in_flight.set_function(lambda: ledger.in_flight_bytes)
+        self.upload_bytes_high_water.set_function(lambda: ledger.high_water_bytes)
+        self.uploads_waiting_for_budget.set_function(lambda: ledger.waiting)
 
     def observe_scaler(self, snapshot: dict[str, Any]) -> None:
         """Copy the autoscaler's latest figures into the gauges (at scrape time)."""

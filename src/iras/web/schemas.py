@@ -169,15 +169,17 @@ UPLOAD_ERRORS = {
     "files: one for `/upload`, IRAS_MAX_FILES_PER_REQUEST for `/v1/classify`), "
     "`unexpected_field`, `missing_file`, `not_a_file`; or an image is not one: "
     "`empty_file`, `truncated_image`, `invalid_image`.",
-    413: "Too big: `request_too_large` (IRAS_MAX_REQUEST_BYTES), `file_too_large` "
-    "(IRAS_MAX_UPLOAD_BYTES) or `too_many_pixels` (IRAS_MAX_IMAGE_PIXELS).",
+    413: "Too big: `request_too_large` (IRAS_MAX_REQUEST_BYTES; `/upload`: one file's "
+    "IRAS_MAX_UPLOAD_BYTES and the form), `file_too_large` (IRAS_MAX_UPLOAD_BYTES) or "
+    "`too_many_pixels` (IRAS_MAX_IMAGE_PIXELS).",
     415: "`multipart_expected`: the body is not multipart/form-data; or "
     "`unsupported_media_type`: a file is not a JPEG, PNG, WebP or GIF image by its content.",
     429: "`rate_limited` (IRAS_RATE_LIMIT_PER_S), `too_many_uploads`: this client already "
     "has IRAS_MAX_UPLOADS_PER_CLIENT uploads in progress, or `too_many_jobs`: it has "
     "IRAS_MAX_JOBS_PER_CLIENT jobs in memory, none complete and unwatched.",
-    503: "Nothing was accepted: `not_ready` (the gateway is still connecting to AWS) or "
-    "`aws_unavailable` (storing or queueing failed or missed IRAS_AWS_DEADLINE_S).",
+    503: "Nothing was accepted: `not_ready` (the gateway is still connecting to AWS), "
+    "`aws_unavailable` (storing or queueing failed or missed IRAS_AWS_DEADLINE_S) or "
+    "`upload_budget` (the gateway holds IRAS_UPLOAD_BUDGET_BYTES of uploads already).",
 }
 
 #: The answer of a request that waited for its results longer than IRAS_WAIT_TIMEOUT_S.
@@ -215,6 +217,77 @@ def error_responses(
             response["headers"] = _HEADERS[status]
         responses[status] = response
     return responses
+
+
+# --- upload bodies and links --------------------------------------------------
+
+_IMAGE_FILE = {
+    "type": "string",
+    "format": "binary",
+    "description": "A JPEG, PNG, WebP or GIF image (judged by its content, not its name or "
+    "part type), at most IRAS_MAX_UPLOAD_BYTES and IRAS_MAX_IMAGE_PIXELS; the part's "
+    "filename names the result.",
+}
+
+
+def multipart_upload(field: str, *, many: bool) -> dict[str, Any]:
+    """`openapi_extra=` of an upload route: the multipart body it reads.
+
+    The routes read the form themselves (streamed and checked field by field as it comes,
+    `iras.web.uploads`) rather than through FastAPI parameters, so FastAPI cannot see the
+    body; without this the document says the routes take none, and a client generated from
+    it (or schemathesis) never sends an image.
+    """
+    if many:
+        files: dict[str, Any] = {
+            "type": "array",
+            "items": _IMAGE_FILE,
+            "minItems": 1,
+            "description": "One part per image, each with this field name; at most "
+            "IRAS_MAX_FILES_PER_REQUEST.",
+        }
+    else:
+        files = _IMAGE_FILE
+    schema = {
+        "type": "object",
+        "properties": {field: files},
+        "required": [field],
+        # Any other field is refused (400 `unexpected_field`), not ignored.
+        "additionalProperties": False,
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }
+
+
+def _link(path: str, parameter: str, source: str, description: str) -> dict[str, Any]:
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/get",
+        "parameters": {parameter: f"$response.body#{source}"},
+        "description": description,
+    }
+
+
+#: The 200 of `POST /v1/classify` leads to its job and to its requests' results: OpenAPI
+#: links, for clients and for schemathesis's stateful tests (tests/web/test_fuzz.py).
+JOB_LINKS: dict[str, Any] = {
+    "GetJob": _link("/v1/jobs/{job_id}", "job_id", "/job_id", "Poll the job's progress."),
+    "GetFirstResult": _link(
+        "/v1/results/{request_id}",
+        "request_id",
+        "/requests/0/request_id",
+        "The first image's result, once classified (404 before).",
+    ),
+}
+
+
+def with_links(links: Mapping[str, Any]) -> dict[str, Any]:
+    """`openapi_extra=` that adds `links` to a route's 200 answer."""
+    return {"responses": {"200": {"links": dict(links)}}}
 
 
 # --- operations ---------------------------------------------------------------

@@ -145,7 +145,7 @@ class Submitter:
         await self._aws.objects.put(
             self._settings.input_bucket,
             input_key(ref.request_id),
-            upload.blob,
+            await upload.read(),  # a spooled file is read only now, once
             content_type=upload.info.media_type,
         )
 

@@ -1,127 +1,76 @@
-"""Reading uploads: a body-size limit enforced while streaming, and multipart form checks.
+"""Reading uploads: multipart form checks, within the gateway's budget of bytes in flight.
 
-The limit is an ASGI middleware so that it applies before any parser buffers anything:
-a declared Content-Length over the limit is refused at once, and a body that streams
-past it is cut off at the byte where it does. Form parsing then checks the fields a
-route expects: which ones (any other is refused as soon as its headers are read), how
-many files, how big each is. A client that leaves mid-upload is logged in one line.
+Form parsing checks the fields a route expects: which ones (any other is refused as soon
+as its headers are read), how many files, how big each is. Before the body is read, the
+request takes its share of the gateway's upload budget (`iras.web.upload_budget`) from
+its Content-Length (a chunked body: chunk by chunk); when there is no room, it is
+refused 503 with Retry-After. The share is given back once its images are stored and
+queued (`ReceivedImages.close`), or as soon as it is refused or abandoned.
+
+A file small enough for the parser to keep in memory (up to 1 MiB) is read as bytes;
+a bigger one stays in the temporary file the parser spooled it to, checked from its ends
+and header, and read only when stored. A client that leaves mid-upload is logged in one
+line. How big a body may be at all is `iras.web.body_limits`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers, UploadFile
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from iras.web.body_limits import drain
 from iras.web.errors import ApiError
-from iras.web.validation import ImageInfo, clean_name, inspect_image
+from iras.web.upload_budget import BUSY_RETRY_AFTER_S, UploadBudget, UploadHold
+from iras.web.validation import ImageInfo, clean_name, inspect_image, inspect_image_file
 
 log = logging.getLogger(__name__)
 
-#: Before a 413, the most a client may still send (and for how long) before it is cut off.
-DRAIN_LIMIT_BYTES = 1_000_000
-DRAIN_LIMIT_S = 1.0
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class BodySizeLimit:
-    """Answer 413 to any request whose body is larger than `max_bytes`."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _drain(receive)
-            await self._refuse(send)
-            return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, watching_send)
-        except _BodyTooLarge:
-            if not started:
-                await _drain(receive)
-                await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "request_too_large",
-                "detail": f"the request body is over {self.max_bytes:,} bytes "
-                "(IRAS_MAX_REQUEST_BYTES); send fewer or smaller images per request",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-async def _drain(receive: Receive) -> None:
-    """Read and drop what the client still sends before it is answered 413, up to a bound.
-
-    The 413 closes the connection, and closing one with unread bytes in it makes the
-    kernel reset it: the reset can destroy the 413 before the client has read it. A
-    client sending far more than `DRAIN_LIMIT_BYTES` is cut off regardless.
-    """
-    seen = 0
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(DRAIN_LIMIT_S):
-            while seen < DRAIN_LIMIT_BYTES:
-                message = await receive()
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    return
-                seen += len(message.get("body", b""))
+#: How long a refused upload's body is still read (and dropped) so that its client can
+#: read the 503 (see `iras.web.body_limits.drain`): long enough for a whole body at the
+#: request limit over a slow link; none of it is kept.
+REFUSAL_DRAIN_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class ImageFile:
-    """An uploaded image that passed every check."""
+    """An uploaded image that passed every check: its bytes, or for one spooled to disk,
+    the spooled file, read only when it is stored."""
 
     name: str
-    blob: bytes
+    content: bytes | UploadFile
     info: ImageInfo
+
+    async def read(self) -> bytes:
+        """The image's bytes (from its spooled file, off the event loop)."""
+        if isinstance(self.content, bytes):
+            return self.content
+        await self.content.seek(0)
+        return await self.content.read()
+
+
+class ReceivedImages(list[ImageFile]):
+    """The checked images of one request, holding their spooled files and the request's
+    share of the upload budget until `close`, once they are stored (or refused)."""
+
+    def __init__(self, images: list[ImageFile], form: FormData, hold: UploadHold) -> None:
+        super().__init__(images)
+        self._form = form
+        self._hold = hold
+
+    async def close(self) -> None:
+        """Drop the images and their files, and give the request's bytes back to the budget."""
+        self.clear()
+        try:
+            await self._form.close()
+        finally:
+            self._hold.release()
 
 
 async def read_images(
@@ -131,8 +80,11 @@ async def read_images(
     max_files: int,
     max_file_bytes: int,
     max_pixels: int,
-) -> list[ImageFile]:
-    """The images in multipart field `field`, each checked; raise `ApiError`/`UploadRejected`."""
+) -> ReceivedImages:
+    """The images in multipart field `field`, each checked; raise `ApiError`/`UploadRejected`.
+
+    The caller closes what it gets (`ReceivedImages.close`) once the images are stored.
+    """
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ApiError(
@@ -141,26 +93,82 @@ async def read_images(
             f"send the image(s) as multipart/form-data in the field {field!r} "
             f"(got Content-Type {content_type or 'none'!r})",
         )
+    budget: UploadBudget = request.app.state.upload_budget
+    hold = UploadHold(budget)
+    try:
+        declared = request.headers.get("content-length", "")
+        stream = request.stream()
+        if declared.isdigit():
+            await _admit(request, hold, int(declared))
+        else:  # chunked: charged as it streams in
+            stream = _charged(request, hold, stream)
+        form = await _parse(request, field, stream, max_files)
+        try:
+            images = await _check_files(form, field, max_file_bytes, max_pixels)
+        except BaseException:
+            await form.close()
+            raise
+    except BaseException:
+        hold.release()  # refused or abandoned: its bytes are free again
+        raise
+    return ReceivedImages(images, form, hold)
+
+
+async def _admit(request: Request, hold: UploadHold, declared: int) -> None:
+    if not await hold.take(declared):
+        # A client that waits for "100 Continue" has sent nothing yet: it need not send.
+        waiting = request.headers.get("expect", "").lower() == "100-continue"
+        raise await _over_budget(request, hold, declared, body_sent=not waiting)
+
+
+async def _charged(
+    request: Request, hold: UploadHold, stream: AsyncGenerator[bytes, None]
+) -> AsyncGenerator[bytes, None]:
+    """`stream`, each chunk charged to `hold` before the parser sees it."""
+    async for chunk in stream:
+        if not await hold.take(len(chunk)):
+            raise await _over_budget(request, hold, len(chunk), body_sent=True)
+        yield chunk
+
+
+async def _over_budget(
+    request: Request, hold: UploadHold, more: int, *, body_sent: bool
+) -> ApiError:
+    """The 503 for an upload the budget has no room for, once the rest of its body has
+    been read and dropped (within `REFUSAL_DRAIN_S`), so that its client reads it."""
+    detail = hold.refusal_detail(more)
+    hold.release()
+    log.info("upload to %s refused: %s", request.url.path, detail)
+    if body_sent:
+        await drain(request.receive, max_bytes=2**62, max_s=REFUSAL_DRAIN_S)
+    return ApiError(503, "upload_budget", detail, headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
+
+
+async def _parse(
+    request: Request, field: str, stream: AsyncGenerator[bytes, None], max_files: int
+) -> FormData:
     parser = _OneFieldParser(
-        field, request.headers, request.stream(), max_files=max_files, max_fields=max_files + 16
+        field, request.headers, stream, max_files=max_files, max_fields=max_files + 16
     )
     try:
-        form = await parser.parse()
+        return await parser.parse()
     except ClientDisconnect:
         raise _abandoned(request) from None
     except (HTTPException, MultiPartException) as error:  # the parser's limits and syntax
         detail = getattr(error, "detail", None) or getattr(error, "message", str(error))
         raise ApiError(400, "invalid_form", f"cannot read the form: {detail}") from None
-    try:
-        entries = form.getlist(field)
-        files = [entry for entry in entries if isinstance(entry, UploadFile)]
-        if not files:  # any other field was refused while parsing
-            raise ApiError(400, "missing_file", f"no file in the form field {field!r}")
-        if len(files) != len(entries):
-            raise ApiError(400, "not_a_file", f"the field {field!r} must carry files, not text")
-        return [await _check_file(upload, max_file_bytes, max_pixels) for upload in files]
-    finally:
-        await form.close()
+
+
+async def _check_files(
+    form: FormData, field: str, max_file_bytes: int, max_pixels: int
+) -> list[ImageFile]:
+    entries = form.getlist(field)
+    files = [entry for entry in entries if isinstance(entry, UploadFile)]
+    if not files:  # any other field was refused while parsing
+        raise ApiError(400, "missing_file", f"no file in the form field {field!r}")
+    if len(files) != len(entries):
+        raise ApiError(400, "not_a_file", f"the field {field!r} must carry files, not text")
+    return [await _check_file(upload, max_file_bytes, max_pixels) for upload in files]
 
 
 def _abandoned(request: Request) -> ApiError:
@@ -232,6 +240,10 @@ async def _check_file(upload: UploadFile, max_file_bytes: int, max_pixels: int) 
             f"{name!r} is {upload.size:,} bytes; the limit is {max_file_bytes:,} bytes "
             "(IRAS_MAX_UPLOAD_BYTES)",
         )
-    blob = await upload.read()
-    info = inspect_image(blob, name, max_pixels)
-    return ImageFile(name=name, blob=blob, info=info)
+    if upload.size is not None and upload.size <= _OneFieldParser.spool_max_size:
+        blob = await upload.read()  # in memory already
+        await upload.close()  # one copy, not two
+        return ImageFile(name, blob, inspect_image(blob, name, max_pixels))
+    # On disk: checked from its ends and header, off the event loop, and left there.
+    info = await run_in_threadpool(inspect_image_file, upload.file, name, max_pixels)
+    return ImageFile(name, upload, info)

@@ -12,6 +12,7 @@ import io
 import unicodedata
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -69,25 +70,64 @@ def sniff_format(head: bytes) -> str | None:
 def inspect_image(blob: bytes, name: str, max_pixels: int) -> ImageInfo:
     """Check `blob` is an allowed image within `max_pixels`; raise `UploadRejected` if not."""
     if not blob:
-        raise UploadRejected(400, "empty_file", f"{name!r} is empty: an image file is expected")
-    sniffed = sniff_format(blob[:16])
+        raise _empty(name)
+    sniffed = _sniffed(blob[:16], name)
+    if not is_complete(blob, sniffed):
+        raise _truncated(name, sniffed)
+    return _read_header(io.BytesIO(blob), sniffed, name, max_pixels)
+
+
+#: How much of a file's start and end `inspect_image_file` reads: the start holds the
+#: format's magic bytes and, for a JPEG, the header segments up to the first scan (EXIF
+#: with its thumbnail and an ICC profile can take a few hundred kB); the end holds the
+#: end marker (and whatever a camera appends after it).
+HEAD_BYTES = 256 * 1024
+TAIL_BYTES = 64 * 1024
+
+
+def inspect_image_file(file: BinaryIO, name: str, max_pixels: int) -> ImageInfo:
+    """`inspect_image` of the bytes in `file` (seekable), reading only what it needs.
+
+    For an upload spooled to disk: its start and end (`HEAD_BYTES`, `TAIL_BYTES`) and the
+    image header Pillow reads, not the whole file; the whole file only when its ends do
+    not tell whether it is complete (`is_complete_from_ends`). Same checks, same answers.
+    Blocking file I/O: call it off the event loop.
+    """
+    size = file.seek(0, io.SEEK_END)
+    if size == 0:
+        raise _empty(name)
+    file.seek(0)
+    head = file.read(min(HEAD_BYTES, size))
+    sniffed = _sniffed(head[:16], name)
+    file.seek(max(size - TAIL_BYTES, 0))
+    tail = file.read()
+    complete = is_complete_from_ends(head, tail, size, sniffed)
+    if complete is None:  # its ends do not tell: the whole file does
+        file.seek(0)
+        complete = is_complete(file.read(), sniffed)
+    if not complete:
+        raise _truncated(name, sniffed)
+    file.seek(0)
+    return _read_header(file, sniffed, name, max_pixels)
+
+
+def _sniffed(head: bytes, name: str) -> str:
+    sniffed = sniff_format(head)
     if sniffed is None:
         raise UploadRejected(
             415,
             "unsupported_media_type",
             f"{name!r} is not a {ALLOWED_TEXT} image (judged by its content, not its name)",
         )
-    if not is_complete(blob, sniffed):
-        raise UploadRejected(
-            400,
-            "truncated_image",
-            f"{name!r} ends before its {sniffed} data does (an interrupted upload or a cut "
-            f"file?): send the whole file",
-        )
+    return sniffed
+
+
+def _read_header(source: BinaryIO, sniffed: str, name: str, max_pixels: int) -> ImageInfo:
+    """The image's format and size from its header (Pillow reads no pixels to open it)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(blob), formats=[sniffed]) as image:
+            with Image.open(source, formats=[sniffed]) as image:
                 width, height = image.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels(name, None, max_pixels) from None
@@ -100,6 +140,19 @@ def inspect_image(blob: bytes, name: str, max_pixels: int) -> ImageInfo:
     if width * height > max_pixels:
         raise _too_many_pixels(name, (width, height), max_pixels)
     return ImageInfo(format=sniffed, width=width, height=height)
+
+
+def _empty(name: str) -> UploadRejected:
+    return UploadRejected(400, "empty_file", f"{name!r} is empty: an image file is expected")
+
+
+def _truncated(name: str, sniffed: str) -> UploadRejected:
+    return UploadRejected(
+        400,
+        "truncated_image",
+        f"{name!r} ends before its {sniffed} data does (an interrupted upload or a cut "
+        f"file?): send the whole file",
+    )
 
 
 _PNG_END = b"IEND\xaeB`\x82"
@@ -132,8 +185,42 @@ def is_complete(blob: bytes, fmt: str) -> bool:
     return True
 
 
+def is_complete_from_ends(head: bytes, tail: bytes, size: int, fmt: str) -> bool | None:
+    """`is_complete` of a file of `size` bytes from its first bytes (`head`) and its last
+    (`tail`) alone: the same answer, or None when they cannot tell (then the whole file
+    must: a JPEG whose header segments outrun `head`, an end marker or trailer before
+    `tail`, a tail of nothing but padding).
+
+    The last end marker in the file is the last in `tail` whenever `tail` holds one; a
+    JPEG's first scan is found in `head` by the same walk as `_jpeg_first_scan`.
+    """
+    if len(head) + len(tail) >= size:  # together they are the whole file
+        return is_complete(head + tail[len(head) + len(tail) - size :], fmt)
+    if fmt == "JPEG":
+        first_scan = _jpeg_scan_walk(head)
+        if first_scan is None or first_scan == -1:
+            return None if first_scan is None else False
+        last_end = tail.rfind(b"\xff\xd9")
+        return None if last_end == -1 else size - len(tail) + last_end > first_scan
+    if fmt == "PNG":
+        return True if tail.rfind(_PNG_END) != -1 else None
+    if fmt == "GIF":
+        unpadded = tail.rstrip(b"\x00\r\n ")
+        return unpadded.endswith(b";") if unpadded else None
+    if fmt == "WEBP":
+        return int.from_bytes(head[4:8], "little") + 8 <= size
+    return True
+
+
 def _jpeg_first_scan(blob: bytes) -> int:
     """Where the image's first start-of-scan marker is, or -1 if the headers end first."""
+    position = _jpeg_scan_walk(blob)
+    return -1 if position is None else position
+
+
+def _jpeg_scan_walk(blob: bytes) -> int | None:
+    """Where the first start-of-scan marker is in `blob` (the start of a JPEG), -1 if the
+    headers are broken before it, None if `blob` ends first."""
     position = 2  # after the start-of-image marker
     while position + 4 <= len(blob):
         if blob[position] != 0xFF:
@@ -147,7 +234,7 @@ def _jpeg_first_scan(blob: bytes) -> int:
             position += 2
         else:
             position += 2 + int.from_bytes(blob[position + 2 : position + 4], "big")
-    return -1
+    return None
 
 
 def clean_name(raw: str | None) -> str:

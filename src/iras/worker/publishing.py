@@ -8,6 +8,10 @@ row cost the requester ~8 ms of its ~50 ms. A step that fails leaves its message
 undeleted, to be delivered again; writing the same result or reply twice is harmless
 (the gateway ignores a second reply), and a client answered from a reply whose write to
 the bucket failed finds the result there once the request comes round again.
+
+Each item succeeds or fails alone: whatever one result's store or reply raises, AWS
+errors or any other, costs that item only (it stays undeleted and comes again, to be
+dead-lettered alone if it always fails), never the other results of its batch.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
@@ -33,14 +37,25 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """A received request, the result to publish for it, and that result's JSON (encoded
-    once: the output bucket and the reply queue get the same bytes)."""
+    once: the output bucket and the reply queue get the same bytes).
+
+    `data` is None when the JSON has no UTF-8 (a lone surrogate that got past decoding):
+    such an item can be neither stored nor sent, and fails alone, before any call.
+    """
 
     received: Received
     result: Result
     body: str = field(init=False)
+    data: bytes | None = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "body", encode_result(self.result))
+        body = encode_result(self.result)
+        try:
+            data: bytes | None = body.encode("utf-8")
+        except UnicodeEncodeError:
+            data = None
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "data", data)
 
 
 class Publisher:
@@ -78,46 +93,62 @@ class Publisher:
         return [item for item, ok in zip(outgoing, written, strict=True) if ok]
 
     async def _store_one(self, item: Outgoing) -> bool:
-        objects, bucket, result = self._aws.objects, self._settings.output_bucket, item.result
-        puts = [
-            objects.put(
-                bucket,
-                result_key(self._settings, result.request_id),
-                item.body.encode("utf-8"),
-                content_type="application/json",
-            )
-        ]
-        stem = name_stem(result.name)
-        if self._settings.write_name_objects and result.label is not None and stem:
-            puts.append(
-                objects.put(
-                    bucket,
-                    stem,
-                    result.label.encode("utf-8"),
-                    content_type="text/plain; charset=utf-8",
-                )
-            )
+        """Store one result; False if it must be tried again. Whatever fails here fails
+        this item alone (`publish` isolates items): a bug or an unfit field in one result
+        is logged with its request id, and its message comes round again."""
+        request_id = item.result.request_id
+        if item.data is None:
+            log.error("result %s is not UTF-8: not stored; its request will come again", request_id)
+            return False
         try:
-            await asyncio.gather(*puts)
+            await self._put_result(item.result, item.data)
         except AWS_ERRORS as error:
-            log.warning("storing result %s failed: %s", result.request_id, error)
+            log.warning("storing result %s failed: %s", request_id, error)
+            return False
+        except Exception:
+            log.exception("storing result %s failed; its request will come again", request_id)
             return False
         return True
+
+    async def _put_result(self, result: Result, data: bytes) -> None:
+        """The result object and, for the course's graders, the label under the name."""
+        objects, bucket = self._aws.objects, self._settings.output_bucket
+        writes = [(result_key(self._settings, result.request_id), data, "application/json")]
+        stem = name_stem(result.name)
+        if self._settings.write_name_objects and result.label is not None and stem:
+            writes.append((stem, result.label.encode("utf-8"), "text/plain; charset=utf-8"))
+        await asyncio.gather(
+            *(objects.put(bucket, key, blob, content_type=media) for key, blob, media in writes)
+        )
 
     async def _reply(self, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
         by_queue: dict[str | None, list[Outgoing]] = defaultdict(list)
         for item in outgoing:
-            request = item.received.request
-            by_queue[request.reply_to if request else None].append(item)
+            queue_url = item.received.reply_to
+            if queue_url is None or isinstance(queue_url, str):
+                by_queue[queue_url].append(item)
+            else:  # decoding refuses these; a bug must not fail the others of the batch
+                log.error("result %s names no reply queue: %r", item.result.request_id, queue_url)
         answered = await asyncio.gather(
             *(self._reply_to(queue_url, items) for queue_url, items in by_queue.items())
         )
         return [item for items in answered for item in items]
 
     async def _reply_to(self, queue_url: str | None, items: list[Outgoing]) -> list[Outgoing]:
-        """Send results to one reply queue; return the items that need no retry."""
+        """Send results to one reply queue; return the items that need no retry.
+
+        A batch refused for what it carries, not because AWS is away (a `TypeError`, a
+        body botocore will not send), is sent again one result at a time, so that only
+        the item at fault stays undeleted, logged with its request id.
+        """
         if queue_url is None:
             return items  # nobody listens: the output bucket is the answer
+        for item in items:
+            if item.data is None:
+                log.error("result %s is not UTF-8: not sent", item.result.request_id)
+        items = [item for item in items if item.data is not None]
+        if not items:
+            return []
         try:
             failed = set(await self._aws.messages.send_batch(queue_url, [i.body for i in items]))
         except ClientError as error:
@@ -126,7 +157,23 @@ class Publisher:
                 return items
             log.warning("replying to %s failed: %s", queue_url, error)
             return []
-        except AWS_ERRORS as error:
-            log.warning("replying to %s failed: %s", queue_url, error)
-            return []
+        except Exception as error:
+            if isinstance(error, AWS_ERRORS) and not isinstance(error, ParamValidationError):
+                log.warning("replying to %s failed: %s", queue_url, error)
+                return []  # AWS away: one call each would only wait longer
+            if len(items) == 1:
+                log.exception(
+                    "replying %s to %s failed; its request will come again",
+                    items[0].result.request_id,
+                    queue_url,
+                )
+                return []
+            log.warning(
+                "replying %d results to %s failed (%r): sending them one at a time",
+                len(items),
+                queue_url,
+                error,
+            )
+            alone = await asyncio.gather(*(self._reply_to(queue_url, [item]) for item in items))
+            return [item for answered in alone for item in answered]
         return [item for i, item in enumerate(items) if i not in failed]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from iras.aws import MessageQueue, QueueMessage
 from iras.aws.queues import SQS_BATCH_LIMIT
 from iras.aws.retry import retry_while_away
-from iras.messages import MessageError, Request, decode_request
+from iras.messages import MessageError, RefusedRequest, Request, decode_request
 from iras.worker.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """One received message: its request, or why it is not one."""
+    """One received message: its request, or why it is not one.
+
+    A message that is not a request (`request` None) may still be answerable: `refused`
+    then holds its address (ids and reply queue), for an error result of its own.
+    """
 
     receipt_handle: str
     message_id: str
@@ -32,15 +36,34 @@ class Received:
     problem: str | None
     receive_count: int
     received_at: float  # wall clock, comparable with Request.submitted_at
+    refused: Request | None = None
+
+    @property
+    def reply_to(self) -> str | None:
+        """Where this message's result goes (None: only to the output bucket)."""
+        addressed = self.request or self.refused
+        return addressed.reply_to if addressed else None
 
 
 def parse_message(message: QueueMessage, received_at: float) -> Received:
-    """Turn an SQS message into a `Received`; a malformed body is kept, with its problem."""
+    """Turn an SQS message into a `Received`; a malformed body is kept, with its problem.
+
+    Whatever a body holds, this raises nothing: a receive brings up to ten messages, and
+    one crafted body must not cost the other nine (they would be hidden, received again
+    and dead-lettered with it).
+    """
+    request: Request | None = None
+    refused: Request | None = None
+    problem: str | None = None
     try:
-        request: Request | None = decode_request(message.body)
-        problem = None
+        request = decode_request(message.body)
+    except RefusedRequest as error:
+        refused, problem = error.request, str(error)
     except MessageError as error:
-        request, problem = None, str(error)
+        problem = str(error)
+    except Exception as error:  # a decoder bug: this message is malformed, the rest go on
+        log.exception("decoding message %s failed", message.message_id)
+        problem = f"undecodable message: {error!r}"
     return Received(
         receipt_handle=message.receipt_handle,
         message_id=message.message_id,
@@ -48,6 +71,7 @@ def parse_message(message: QueueMessage, received_at: float) -> Received:
         problem=problem,
         receive_count=message.receive_count,
         received_at=received_at,
+        refused=refused,
     )
 
 

@@ -387,26 +387,37 @@ class Worker:
             self._held.discard(message.receipt_handle)
 
     def _settle_unclassifiable(self, batch: Batch) -> None:
-        """Answer gone inputs with an error, drop malformed messages, let failures retry."""
+        """Answer gone inputs and refused requests with an error, drop malformed messages,
+        let failures retry.
+
+        A refused request (`Received.refused`: sound ids and reply queue, an unfit field)
+        gets its own error result, as a corrupt image does; a message with no address to
+        answer is deleted, for it would only loop to the dead-letter queue.
+        """
         self._forget(batch.retry)
+        gone = ImageError("the uploaded image is no longer in the input bucket")
+        errors = [(received, received.request, gone) for received in batch.missing]
+        malformed = []
         for message in batch.malformed:
-            log.error("deleting malformed message %s: %s", message.message_id, message.problem)
+            if message.refused is None:
+                log.error("deleting malformed message %s: %s", message.message_id, message.problem)
+                malformed.append(message)
+            else:
+                log.warning("answering refused message %s: %s", message.message_id, message.problem)
+                refusal = ImageError(f"the request was refused: {message.problem}")
+                errors.append((message, message.refused, refusal))
         answers = [
             Outgoing(
                 received,
                 make_result(
-                    received.request,
-                    ImageError("the uploaded image is no longer in the input bucket"),
-                    model=self._classifier.name,
-                    worker=self.name,
-                    timings={},
+                    request, error, model=self._classifier.name, worker=self.name, timings={}
                 ),
             )
-            for received in batch.missing
-            if received.request is not None
+            for received, request, error in errors
+            if request is not None
         ]
-        if answers or batch.malformed:
-            self._spawn_publish(answers, also_delete=batch.malformed)
+        if answers or malformed:
+            self._spawn_publish(answers, also_delete=malformed)
 
     def _spawn_publish(
         self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received] = ()

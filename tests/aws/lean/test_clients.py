@@ -10,22 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from urllib.parse import quote, quote_plus
 
 import botocore.session
 import pytest
-from aiobotocore.credentials import AioCredentials
 from aiohttp import web
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 from iras.aws import AwsClients
-from iras.aws.lean import Endpoint, S3Objects, SignedHttp, SqsMessages
+from iras.aws.lean import Endpoint, SqsMessages
 from iras.aws.lean.http1 import Http1Client
 from iras.aws.queues import MISSING_QUEUE_CODES
 from iras.config import Settings
 from iras.infra.provision import Resources
+from tests.aws.lean.scripted import Script, lean_s3, ok, s3_error, signed_http
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -138,57 +138,7 @@ class CapturedError(Exception):
     """Stops botocore once the request it would send has been seen."""
 
 
-# --- retries, against a server that answers what each test scripts -----------------------
-
-Script = list[Callable[[web.Request], web.StreamResponse]]
-
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[tuple[str, Script, list[str]]]:
-    """A local HTTP server answering with the next function of `script`; `seen` lists
-    the methods of the requests it got."""
-    script: Script = []
-    seen: list[str] = []
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        seen.append(request.method)
-        await request.read()
-        return script.pop(0)(request)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", script, seen
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def http_session() -> AsyncIterator[Http1Client]:
-    async with Http1Client(max_connections=10, connect_timeout_s=5, read_timeout_s=10) as http:
-        yield http
-
-
-def signed_http(session: Http1Client, service: str, attempts: int = 3) -> SignedHttp:
-    credentials = AioCredentials("placeholder", "placeholder")
-    return SignedHttp(credentials, session, service, "us-east-1", attempts)
-
-
-def lean_s3(endpoint: str, session: Http1Client, attempts: int = 3) -> S3Objects:
-    signed = signed_http(session, "s3", attempts)
-    return S3Objects(signed, Endpoint(endpoint, path_style=True))
-
-
-def s3_error(status: int, code: str) -> Callable[[web.Request], web.StreamResponse]:
-    body = f"<Error><Code>{code}</Code><Message>scripted</Message></Error>"
-    return lambda request: web.Response(status=status, text=body, content_type="application/xml")
-
-
-def ok(request: web.Request) -> web.StreamResponse:
-    return web.Response(status=200, headers={"ETag": '"abc"'})
+# --- retries, against a server that answers what each test scripts (`scripted`) ---------
 
 
 async def test_transient_answers_are_retried(

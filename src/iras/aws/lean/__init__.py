@@ -15,8 +15,10 @@ clients; `iras.aws.boto` offers the same two interfaces on botocore, for what th
 does not serve (see `iras.aws.choice`). The calls here fail as botocore's do:
 `ClientError` carrying the service's error code for an error answer,
 `EndpointConnectionError` / `ConnectTimeoutError` / `ReadTimeoutError` when the endpoint
-cannot be reached; they retry what botocore's standard mode retries, with the same
-attempt budget.
+cannot be reached. They retry as botocore's standard mode does, decided by botocore's
+own retry conditions, quota and backoff (`retries`), follow S3's redirect to a bucket's
+region as botocore does (`s3`), and hand botocore's client what they do not implement
+(`fallback`).
 """
 
 from iras.aws.lean.s3 import Endpoint, S3Objects

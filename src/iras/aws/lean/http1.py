@@ -57,6 +57,15 @@ class Answer:
     headers: dict[str, str]
     body: bytes
 
+    # botocore's names for the same, read by its retry checkers (`iras.aws.lean.retries`).
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def content(self) -> bytes:
+        return self.body
+
 
 class _Connection(asyncio.Protocol):
     """One connection, carrying one exchange at a time; httptools calls the `on_*` methods."""

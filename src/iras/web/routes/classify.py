@@ -11,7 +11,16 @@ from iras.web.access import UploaderDep
 from iras.web.deps import GatewayDep, SubmitterDep
 from iras.web.lookup import job_json
 from iras.web.routes.submitting import accept_images, wait_timeout
-from iras.web.schemas import UPLOAD_ERRORS, WAIT_TIMEOUT, Job, error_responses, json_answer
+from iras.web.schemas import (
+    JOB_LINKS,
+    UPLOAD_ERRORS,
+    WAIT_TIMEOUT,
+    Job,
+    error_responses,
+    json_answer,
+    multipart_upload,
+    with_links,
+)
 
 router = APIRouter(prefix="/v1", tags=["classification"])
 
@@ -19,6 +28,7 @@ router = APIRouter(prefix="/v1", tags=["classification"])
 @router.post(
     "/classify",
     summary="Classify images (multipart field `files`, one or many)",
+    openapi_extra={**multipart_upload("files", many=True), **with_links(JOB_LINKS)},
     response_model=Job,
     response_description="The job, accepted; with `?wait=true`, done and with every result.",
     responses=error_responses(

@@ -21,7 +21,7 @@ from iras.web.deps import GatewayDep, SubmitterDep
 from iras.web.errors import ApiError
 from iras.web.gateway import Gateway
 from iras.web.routes.submitting import accept_images, wait_timeout_without_manifest
-from iras.web.schemas import UPLOAD_ERRORS, WAIT_TIMEOUT, error_responses
+from iras.web.schemas import UPLOAD_ERRORS, WAIT_TIMEOUT, error_responses, multipart_upload
 from iras.web.submit import Submitter
 
 router = APIRouter(tags=["course protocol"])
@@ -36,6 +36,7 @@ _ANSWER = {
     "/upload",
     response_class=PlainTextResponse,
     summary="Classify one image (multipart field `myfile`); answers `name:label`",
+    openapi_extra=multipart_upload("myfile", many=False),
     responses={
         200: _ANSWER,
         **error_responses(

@@ -3,7 +3,10 @@
 The socket sends one JSON message per result, starting with those that arrived before it
 connected, and closes normally once the job is complete; a client that reconnects gets
 the whole job again and de-duplicates by `request_id`. A job the gateway has forgotten
-(or that another gateway ran) is served from the output bucket, polled until complete.
+(or that another gateway ran) is served from the output bucket, polled until complete:
+through the gateway's cached lookups (`iras.web.caller_lookups`, each S3 call charged to
+the socket's client), every second while results come in and less often while none do
+(`next_poll_s`, up to every `STORAGE_POLL_MAX_S`).
 
 Every socket ends: when the job is complete, when the client goes (noticed at once, so a
 job in the bucket is not polled for nobody), or after `IRAS_WEBSOCKET_TIMEOUT_S`. A
@@ -17,6 +20,8 @@ Its close codes (4000-4999 are the application's own):
   (it replays the job) or look it up with GET.
 - 4429 (`too_many_websockets`): the client already holds `IRAS_MAX_WEBSOCKETS_PER_CLIENT`.
 - 4503 (`gateway_busy`): the gateway holds `IRAS_MAX_WEBSOCKETS` sockets in all.
+- 1013 (`aws_unavailable`, WebSocket's own "try again later"): the output bucket failed
+  a lookup, or did not answer within `IRAS_AWS_DEADLINE_S`; reconnect shortly.
 """
 
 from __future__ import annotations
@@ -38,15 +43,19 @@ from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
 from iras.web.gateway import Gateway
 from iras.web.jobs import Job, ResultJson
-from iras.web.lookup import find_job, job_json, refresh_from_storage
+from iras.web.lookup import job_json
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
 #: WebSocket close codes (see above): an unknown job, and a job not complete in time.
 CLOSE_UNKNOWN_JOB = 4404
 CLOSE_TIMEOUT = 4408
-#: How often a job known only from the output bucket is looked at again.
+#: The output bucket failed a lookup: WebSocket's "try again later".
+CLOSE_TRY_AGAIN = 1013
+#: How often a job known only from the output bucket is looked at again: at first and
+#: while results come in, and at most, while none do (a job whose worker is down).
 STORAGE_POLL_S = 1.0
+STORAGE_POLL_MAX_S = 8.0
 
 
 @router.get(
@@ -89,8 +98,12 @@ async def job_results(websocket: WebSocket, job_id: str, gateway: GatewayDep) ->
 
 
 async def _follow(websocket: WebSocket, gateway: Gateway, job_id: str, caller: str | None) -> None:
-    job = await find_job(gateway.settings, gateway.aws, gateway.book, job_id)
-    if job is None or not may_see(job.owner, caller):
+    try:
+        job = await lookup_job(websocket, gateway, job_id, caller=caller)
+    except ApiError as failed:  # the output bucket failed the lookup
+        await _end(websocket, CLOSE_TRY_AGAIN, failed.code, failed.detail)
+        return
+    if job is None:  # none, or another key's (lookup_job tells neither apart)
         await _end(websocket, CLOSE_UNKNOWN_JOB, "not_found", f"no job {job_id!r}")
         return
     timeout_s = gateway.settings.websocket_timeout_s
@@ -101,7 +114,7 @@ async def _follow(websocket: WebSocket, gateway: Gateway, job_id: str, caller: s
             if gateway.book.job(job_id) is job:
                 await _stream_live(websocket, gateway, job)
             else:
-                await _stream_stored(websocket, gateway, job)
+                await _stream_stored(websocket, gateway, job, caller)
     except TimeoutError:
         if not deadline.expired():
             raise
@@ -110,6 +123,9 @@ async def _follow(websocket: WebSocket, gateway: Gateway, job_id: str, caller: s
             f"reconnect to follow it on (the socket replays the job), or GET /v1/jobs/{job_id}"
         )
         await _end(websocket, CLOSE_TIMEOUT, "timeout", detail)
+        return
+    except ApiError as failed:  # a later look at the output bucket failed
+        await _end(websocket, CLOSE_TRY_AGAIN, failed.code, failed.detail)
         return
     except WebSocketDisconnect:
         return
@@ -132,20 +148,41 @@ async def _stream_live(websocket: WebSocket, gateway: Gateway, job: Job) -> None
         gateway.book.unsubscribe(job, queue)
 
 
-async def _stream_stored(websocket: WebSocket, gateway: Gateway, job: Job) -> None:
+async def _stream_stored(
+    websocket: WebSocket, gateway: Gateway, job: Job, caller: str | None
+) -> None:
+    """Send `job`'s results, then look again for more until it is complete; the looks go
+    through the cached lookups, so sockets on one job share their S3 calls."""
+    job_id = job.job_id
     sent: set[str] = set()
+    wait_s = STORAGE_POLL_S / 2  # doubled at the first look that finds nothing new
     async with _watching_for_disconnect(websocket) as disconnected:
         while True:
-            for request_id, result in list(job.results.items()):
-                if request_id not in sent:
-                    await websocket.send_json(result)
-                    sent.add(request_id)
+            fresh = [(rid, result) for rid, result in job.results.items() if rid not in sent]
+            for request_id, result in fresh:
+                await websocket.send_json(result)
+                sent.add(request_id)
             if job.done:
                 return
-            await asyncio.wait({disconnected}, timeout=STORAGE_POLL_S)
+            wait_s = next_poll_s(wait_s, got_results=bool(fresh))
+            await asyncio.wait({disconnected}, timeout=wait_s)
             if disconnected.done():  # nobody to poll for
                 return
-            await refresh_from_storage(gateway.settings, gateway.aws, job)
+            looked = await lookup_job(websocket, gateway, job_id, caller=caller)
+            if looked is None:  # its manifest is gone from the bucket since
+                await _end(websocket, CLOSE_UNKNOWN_JOB, "not_found", f"no job {job_id!r}")
+                return
+            job = looked
+
+
+def next_poll_s(previous_s: float, *, got_results: bool) -> float:
+    """The wait before the next look at a stored job: `STORAGE_POLL_S` after a look that
+    found results, twice the last wait (up to `STORAGE_POLL_MAX_S`) after one that found
+    none: a stalled job costs S3 a look every 8 s, not every second, for as long as its
+    socket lasts."""
+    if got_results:
+        return STORAGE_POLL_S
+    return min(previous_s * 2, STORAGE_POLL_MAX_S)
 
 
 async def _next_unless_gone(

@@ -67,6 +67,8 @@ async def accept_images(
             f"{error}; nothing was accepted, retry in {RETRY_AFTER_S} s",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
+    finally:  # stored and queued, or refused: its files and its share of the upload budget go
+        await images.close()
 
 
 def wait_timeout(gateway: Gateway, request_id: str) -> ApiError:
