@@ -52,6 +52,8 @@ _SHOWN_CHARS = 60
 #: Where uploaded images live in the input bucket, and job manifests in the output bucket.
 INPUTS_PREFIX = "inputs/"
 JOBS_PREFIX = "jobs/"
+#: Where gateways claim what only one may hold, in the state bucket (`iras.web.reply_claim`).
+CLAIMS_PREFIX = "claims/"
 
 
 class MessageError(ValueError):

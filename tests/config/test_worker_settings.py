@@ -150,8 +150,21 @@ def read_by_workers() -> dict[str, set[str]]:
     reads: dict[str, set[str]] = {}
     for module, nodes in code.items():
         for name in settings_read(nodes):
-            reads.setdefault(name, set()).add(module)
+            for setting in DERIVED.get(name, (name,)):  # a property reads its fields
+                reads.setdefault(setting, set()).add(module)
     return reads
+
+
+#: `Settings` properties, and the fields each is made of.
+DERIVED = {"records_bucket": ("state_bucket", "output_bucket")}
+
+
+def test_derived_settings_are_properties_of_their_fields() -> None:
+    for name, fields in DERIVED.items():
+        assert isinstance(getattr(Settings, name), property), name
+        assert set(fields) <= set(Settings.model_fields), name
+    assert Settings(state_bucket="s").records_bucket == "s"
+    assert Settings().records_bucket == Settings().output_bucket
 
 
 def test_the_scan_sees_the_worker_code() -> None:
@@ -165,7 +178,7 @@ def test_the_scan_sees_the_worker_code() -> None:
     assert reads["write_name_objects"] == {"iras.worker.publishing"}
     assert reads["results_prefix"] == {"iras.messages"}
     assert {"region", "instance_id", "model_weights", "batch_size"} <= set(reads)
-    assert "max_receive_count" not in reads  # provisioning's, not find_queue_url's
+    assert "message_retention_s" not in reads  # provisioning's, not find_queue_url's
 
 
 def test_every_setting_a_worker_reads_is_marked() -> None:

@@ -3,7 +3,8 @@
 moto checks no permissions, so a missing grant would first show on real AWS as an
 AccessDenied deep in a worker's loop. These tests read the code instead (see
 `tests/aws_calls.py`) and compare, then check the conditions that keep each tier to its
-own instances, queues and key prefixes, on policies rendered with the default settings.
+own instances, queues and key prefixes, on policies rendered with the default settings
+and with IRAS's records in a state bucket of their own.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from iras.config import Settings
 from iras.messages import input_key, job_key, result_key
 from iras.scaler.fleet import HEARTBEAT_TAG, ROLE, ROLE_TAG
 from iras.web.gateway import Gateway
+from iras.web.reply_claim import claim_key
 from tests.aws_calls import (
     CLIENT_NAMES,
     INTERFACES,
@@ -53,6 +55,7 @@ PLACEHOLDERS = {
     "AccountId": None,
     "InputBucket": "input_bucket",
     "OutputBucket": "output_bucket",
+    "StateBucket": "records_bucket",  # IRAS_STATE_BUCKET, else the output bucket
     "ResultsPrefix": "results_prefix",
     "RequestQueue": "request_queue",
     "DeadLetterQueue": "dead_letter_queue",
@@ -63,6 +66,10 @@ PLACEHOLDERS = {
     "LaunchTemplateId": None,  # the id of the template named IRAS_WORKER_LAUNCH_TEMPLATE
     "WorkerInstanceType": "worker_instance_type",
 }
+
+#: Placeholders that stand for a derived setting: the setting that sets it, and the
+#: placeholder whose value it takes when that setting is unset (the README's default).
+DERIVED = {"records_bucket": ("state_bucket", "OutputBucket")}
 
 #: IAM's own policy variables, which AWS fills in per request: written `$${...}` in the
 #: files so that `string.Template` leaves them as `${...}`.
@@ -110,6 +117,8 @@ OWN_INSTANCE_ONLY = {
 }
 
 DEFAULTS = Settings.model_construct()  # the field defaults, without reading the environment
+#: IRAS's records (results, manifests, the lease) in a bucket apart from the name objects.
+SEPARATE = Settings.model_construct(state_bucket="iras-state")
 
 
 def as_list(value: str | list[str]) -> list[str]:
@@ -120,10 +129,10 @@ def raw_policy(name: str) -> dict[str, Any]:
     return json.loads((POLICY_DIR / name).read_text(encoding="utf-8"))
 
 
-def rendered_policy(name: str) -> dict[str, Any]:
-    """The policy with every placeholder replaced by the default setting it stands for."""
+def rendered_policy(name: str, settings: Settings = DEFAULTS) -> dict[str, Any]:
+    """The policy with every placeholder replaced by the setting it stands for."""
     values = {
-        var: str(getattr(DEFAULTS, field)) if field else var.lower()
+        var: str(getattr(settings, field)) if field else var.lower()
         for var, field in PLACEHOLDERS.items()
     }
     text = string.Template((POLICY_DIR / name).read_text(encoding="utf-8")).substitute(values)
@@ -218,8 +227,11 @@ def test_readme_documents_each_placeholder_with_its_setting_and_default() -> Non
         rows = [line for line in readme.splitlines() if line.startswith(f"| `${{{var}}}`")]
         assert len(rows) == 1, f"deploy/iam/README.md needs one table row for ${{{var}}}"
         if field:
-            assert f"`IRAS_{field.upper()}`" in rows[0], rows[0]
+            setting, fallback = DERIVED.get(field, (field, None))
+            assert f"`IRAS_{setting.upper()}`" in rows[0], rows[0]
             assert f"`{getattr(DEFAULTS, field)}`" in rows[0], rows[0]
+            if fallback:
+                assert f"`${{{fallback}}}`" in rows[0], rows[0]
 
 
 # --- the code's calls against the policies -----------------------------------------------
@@ -405,10 +417,10 @@ def reply_queue() -> str:
     return str(Gateway.reply_queue_name.fget(gateway))
 
 
-INPUT, OUTPUT = DEFAULTS.input_bucket, DEFAULTS.output_bucket
+INPUT, OUTPUT, RECORDS = DEFAULTS.input_bucket, DEFAULTS.output_bucket, DEFAULTS.records_bucket
 UPLOAD = s3_arn(INPUT, input_key("r1"))
-RESULT = s3_arn(OUTPUT, result_key(DEFAULTS, "r1"))
-MANIFEST = s3_arn(OUTPUT, job_key("j1"))
+RESULT = s3_arn(RECORDS, result_key(DEFAULTS, "r1"))
+MANIFEST = s3_arn(RECORDS, job_key("j1"))
 NAME_OBJECT = s3_arn(OUTPUT, "cat")
 REQUESTS, DLQ = sqs_arn(DEFAULTS.request_queue), sqs_arn(DEFAULTS.dead_letter_queue)
 REPLIES = sqs_arn(reply_queue())
@@ -419,7 +431,7 @@ def group_arn(name: str) -> str:
     return f"arn:aws:autoscaling:{DEFAULTS.region}:accountid:autoScalingGroup:{uuid}:autoScalingGroupName/{name}"
 
 
-LEASE = s3_arn(DEFAULTS.output_bucket, DEFAULTS.leader_lease_key)
+LEASE = s3_arn(RECORDS, DEFAULTS.leader_lease_key)
 TEMPLATE = f"arn:aws:ec2:{DEFAULTS.region}:accountid:launch-template/launchtemplateid"
 OTHER_TEMPLATE = f"arn:aws:ec2:{DEFAULTS.region}:accountid:launch-template/lt-0123456789abcdef0"
 #: The instance a worker's request comes from, as the rendered policies name it.
@@ -439,6 +451,10 @@ WORKERS, OTHER_GROUP = group_arn(DEFAULTS.asg_name), group_arn("someone-elses")
         ("web-tier.json", "sqs:SendMessage", REQUESTS, True),
         ("web-tier.json", "sqs:SendMessage", REPLIES, True),  # a follower's upload reports
         ("web-tier.json", "s3:PutObject", LEASE, True),
+        # IRAS_REPLY_QUEUE's claim (iras.web.reply_claim), beside the lease.
+        ("web-tier.json", "s3:PutObject", s3_arn(RECORDS, claim_key("q")), True),
+        ("web-tier.json", "s3:GetObject", s3_arn(RECORDS, claim_key("q")), True),
+        ("app-tier.json", "s3:PutObject", s3_arn(RECORDS, claim_key("q")), False),
         ("web-tier.json", "s3:GetObject", LEASE, True),
         ("app-tier.json", "s3:GetObject", LEASE, True),  # before an idle exit
         ("web-tier.json", "sqs:GetQueueAttributes", DLQ, True),
@@ -490,6 +506,93 @@ def test_tier_reaches_its_own_resources_only(
     name: str, action: str, arn: str, allowed: bool
 ) -> None:
     assert allows(rendered_policy(name), action, arn) is allowed
+
+
+# --- with IRAS's records in a state bucket of their own ---------------------------------------
+
+STATE = SEPARATE.records_bucket
+STATE_RESULT = s3_arn(STATE, result_key(SEPARATE, "x"))
+STATE_MANIFEST = s3_arn(STATE, job_key("j"))
+STATE_LEASE = s3_arn(STATE, SEPARATE.leader_lease_key)
+#: Where records would sit, had they stayed in the output bucket.
+OUTPUT_RESULT = s3_arn(OUTPUT, result_key(SEPARATE, "x"))
+OUTPUT_MANIFEST = s3_arn(OUTPUT, job_key("j"))
+OUTPUT_LEASE = s3_arn(OUTPUT, SEPARATE.leader_lease_key)
+
+
+def test_the_separate_state_bucket_is_apart_from_the_output_bucket() -> None:
+    """Guards the table below: with one bucket it would test nothing new."""
+    assert (STATE, SEPARATE.output_bucket) == ("iras-state", OUTPUT)
+
+
+@pytest.mark.parametrize(
+    ("name", "action", "arn", "allowed"),
+    [
+        ("app-tier.json", "s3:PutObject", STATE_RESULT, True),
+        ("app-tier.json", "s3:PutObject", s3_arn(OUTPUT, "cat"), True),  # the name object
+        ("app-tier.json", "s3:PutObject", STATE_MANIFEST, False),
+        ("app-tier.json", "s3:PutObject", STATE_LEASE, False),
+        ("app-tier.json", "s3:PutObject", s3_arn(STATE, "cat"), False),  # names stay in output
+        ("app-tier.json", "s3:GetObject", STATE_LEASE, True),  # before an idle exit
+        ("app-tier.json", "s3:GetObject", OUTPUT_LEASE, False),
+        ("app-tier.json", "s3:ListBucket", s3_arn(STATE), True),  # a missing lease is a 404
+        ("web-tier.json", "s3:PutObject", STATE_MANIFEST, True),
+        ("web-tier.json", "s3:GetObject", STATE_MANIFEST, True),
+        ("web-tier.json", "s3:PutObject", STATE_LEASE, True),
+        ("web-tier.json", "s3:GetObject", STATE_LEASE, True),
+        ("web-tier.json", "s3:GetObject", STATE_RESULT, True),  # lookups and the readiness probe
+        ("web-tier.json", "s3:ListBucket", s3_arn(STATE), True),  # a missing result is a 404
+        ("web-tier.json", "s3:PutObject", STATE_RESULT, False),
+        ("web-tier.json", "s3:GetObject", OUTPUT_RESULT, False),
+        ("web-tier.json", "s3:PutObject", OUTPUT_MANIFEST, False),
+        ("web-tier.json", "s3:PutObject", OUTPUT_LEASE, False),
+        ("web-tier.json", "s3:GetObject", s3_arn(OUTPUT, "cat"), False),
+        ("provisioner.json", "s3:CreateBucket", s3_arn(STATE), True),
+        ("provisioner.json", "s3:CreateBucket", s3_arn(OUTPUT), True),
+        ("provisioner.json", "s3:PutBucketPublicAccessBlock", s3_arn(STATE), True),
+        ("provisioner.json", "s3:PutEncryptionConfiguration", s3_arn(STATE), True),
+        ("provisioner.json", "s3:ListBucket", s3_arn(STATE), True),
+        ("teardown.json", "s3:ListBucketVersions", s3_arn(STATE), True),
+        ("teardown.json", "s3:DeleteObject", STATE_RESULT, True),
+        ("teardown.json", "s3:DeleteObjectVersion", STATE_MANIFEST, True),
+        ("teardown.json", "s3:DeleteBucket", s3_arn(STATE), True),
+        ("teardown.json", "s3:DeleteBucket", s3_arn(OUTPUT), True),
+    ],
+)
+def test_tier_reaches_the_records_in_the_state_bucket(
+    name: str, action: str, arn: str, allowed: bool
+) -> None:
+    assert allows(rendered_policy(name, SEPARATE), action, arn) is allowed
+
+
+def test_a_worker_writes_results_to_the_state_bucket_only() -> None:
+    """The results statement names the state bucket alone. A result-shaped key in the
+    output bucket still falls under the name objects' `${OutputBucket}/*` (IAM has no
+    wildcard that stops at a `/`, and a Deny on it would block results in the default,
+    shared bucket); nothing reads records there."""
+    policy = rendered_policy("app-tier.json", SEPARATE)
+    (results,) = [s for s in statements(policy) if s.get("Sid") == "WriteResults"]
+    assert as_list(results["Resource"]) == [s3_arn(STATE, f"{SEPARATE.results_prefix}*")]
+    reaching = [
+        s
+        for s in statements(policy)
+        if s["Effect"] == "Allow"
+        and "s3:PutObject" in as_list(s["Action"])
+        and any(fnmatchcase(OUTPUT_RESULT, r) for r in as_list(s["Resource"]))
+    ]
+    assert [s["Sid"] for s in reaching] == ["WriteNameObjectsAtTheBucketsTopLevel"]
+
+
+def test_records_are_named_in_the_state_bucket_only() -> None:
+    """Results, manifests and the lease are IRAS's records: every statement about them
+    names `${StateBucket}`; `${OutputBucket}` keeps the name objects (and, for the
+    provisioner and teardown, the bucket itself)."""
+    records = ("${ResultsPrefix}", "jobs/", "${LeaderLeaseKey}")
+    for name in TIERS:
+        for statement in statements(raw_policy(name)):
+            for resource in as_list(statement["Resource"]):
+                if any(record in resource for record in records):
+                    assert resource.startswith("arn:aws:s3:::${StateBucket}/"), (name, resource)
 
 
 # --- the conditions, rendered with the default settings -----------------------------------
@@ -571,16 +674,22 @@ def test_a_workers_auto_scaling_calls_reach_its_group_not_one_instance() -> None
     assert "no condition key" in readme
 
 
-def test_a_worker_writes_no_manifest_and_not_the_lease() -> None:
+@pytest.mark.parametrize("settings", [DEFAULTS, SEPARATE], ids=["shared", "separate"])
+def test_a_worker_writes_no_manifest_and_not_the_lease(settings: Settings) -> None:
     """A manifest's owner field authorises reads of its job, and the lease elects the
     scaler: the worker writes neither. Results have a statement of their own; the name
     objects' `/*` cannot leave folders out (IAM has no wildcard that stops at a `/`, and a
     name object's key is any file name), so an explicit Deny does."""
-    policy = rendered_policy("app-tier.json")
-    manifests = [MANIFEST, s3_arn(OUTPUT, job_key("0123456789abcdef0123456789abcdef"))]
+    policy = rendered_policy("app-tier.json", settings)
+    records = settings.records_bucket
+    manifests = [
+        s3_arn(records, job_key("j1")),
+        s3_arn(records, job_key("0123456789abcdef0123456789abcdef")),
+    ]
+    lease = s3_arn(records, settings.leader_lease_key)
     (deny,) = [s for s in statements(policy) if s["Effect"] == "Deny"]
     assert as_list(deny["Action"]) == ["s3:PutObject"] and "Condition" not in deny
-    for arn in [*manifests, LEASE]:
+    for arn in [*manifests, lease]:
         assert any(fnmatchcase(arn, r) for r in as_list(deny["Resource"])), arn
         assert not allows(policy, "s3:PutObject", arn), arn
     name_objects = s3_arn(OUTPUT, "*")
@@ -590,8 +699,9 @@ def test_a_worker_writes_no_manifest_and_not_the_lease() -> None:
         for resource in as_list(statement["Resource"]):
             if resource == name_objects:
                 continue  # the Deny above carves manifests and the lease out of it
-            for arn in [*manifests, LEASE]:
+            for arn in [*manifests, lease]:
                 assert not fnmatchcase(arn, resource), (resource, arn)
     (results,) = [s for s in statements(policy) if s.get("Sid") == "WriteResults"]
-    assert as_list(results["Resource"]) == [s3_arn(OUTPUT, f"{DEFAULTS.results_prefix}*")]
-    assert not any(fnmatchcase(RESULT, r) for r in as_list(deny["Resource"]))
+    assert as_list(results["Resource"]) == [s3_arn(records, f"{settings.results_prefix}*")]
+    result = s3_arn(records, result_key(settings, "r1"))
+    assert not any(fnmatchcase(result, r) for r in as_list(deny["Resource"]))

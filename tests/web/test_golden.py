@@ -15,6 +15,7 @@ from iras.config import Settings
 from iras.infra.provision import Resources
 from iras.model import Classifier
 from iras.web.golden import golden_jpeg
+from tests.support import wait_until
 from tests.web.conftest import Service, running_worker, serve_gateway, wait_ready
 from tests.web.test_openapi import assert_documented, served_document
 
@@ -51,6 +52,29 @@ async def test_concurrent_deep_checks_share_one_golden_image(service: Service) -
     assert len({answer.json()["deep"]["request_id"] for answer in answers}) == 1
     metrics = (await service.http.get("/metrics")).text
     assert "iras_images_accepted_total 1.0" in metrics
+
+
+async def test_a_short_timeout_does_not_cut_a_later_callers_longer_wait(
+    gateway_only: Service,
+    gateway_settings: Settings,
+    resources: Resources,
+    classifier: Classifier,
+) -> None:
+    """Found by fuzzing: the shared golden image was waited for only as long as its first
+    caller asked, so a later caller of a longer wait got `golden_image_timeout` with it."""
+    http = gateway_only.http
+    impatient = asyncio.create_task(http.get("/readyz?deep=true&timeout_s=1"))
+
+    async def image_sent() -> bool:  # the impatient caller's golden image is on its way
+        return "iras_images_accepted_total 1.0" in (await http.get("/metrics")).text
+
+    await wait_until(image_sent, timeout_s=10)
+    patient = asyncio.create_task(http.get("/readyz?deep=true&timeout_s=60"))
+    assert (await impatient).status_code == 503  # no worker within its second
+    async with running_worker(gateway_settings, resources, classifier):
+        answer = await patient  # the same image, answered once a worker runs
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["deep"]["label"]
 
 
 async def test_without_a_worker_deep_readiness_is_503_after_its_timeout(

@@ -32,6 +32,7 @@ ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 #: (method, path): the statuses besides 200 each route can answer, read from its code.
 EXPECTED_ERRORS = {
     ("post", "/upload"): {400, 401, 413, 415, 422, 429, 503, 504},
+    ("post", "/"): {400, 401, 413, 415, 422, 429, 503, 504},  # the 2024-2026 course form
     ("post", "/v1/classify"): {400, 401, 413, 415, 422, 429, 503, 504},
     ("get", "/v1/jobs/{job_id}"): {401, 404, 429, 503},
     ("get", "/v1/results/{request_id}"): {401, 404, 429, 503},
@@ -41,7 +42,7 @@ EXPECTED_ERRORS = {
     ("get", "/metrics"): set(),
 }
 #: The routes whose answer is text; every other route answers JSON.
-TEXT_ROUTES = {("post", "/upload"), ("get", "/metrics")}
+TEXT_ROUTES = {("post", "/upload"), ("post", "/"), ("get", "/metrics")}
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +193,7 @@ async def test_operations_and_errors_match_the_schemas(gateway_only: Service) ->
         ("post", "/v1/classify", "/v1/classify?wait=maybe", {}, "invalid_request"),
         ("post", "/v1/classify", "/v1/classify", {"json": {}}, "multipart_expected"),
         ("post", "/upload", "/upload", {"files": {"f": ("a.jpg", b"x")}}, "unexpected_field"),
+        ("post", "/", "/", {"files": {"myfile": ("a.jpg", b"x")}}, "unexpected_field"),
     ]
     for method, route, url, request, code in refusals:
         answer = await http.request(method, url, **request)

@@ -207,8 +207,10 @@ async def test_text_in_the_file_field_is_missing_a_file(gateway_only: Service) -
         # `wait` is a query parameter (as `iras classify` and the page send it), not a field.
         ("/v1/classify", [("wait", None), ("files", "a.jpg")], "text field 'wait'", "'files'"),
         ("/v1/classify", [("files", "a.jpg"), ("file", "b.jpg")], "file field 'file'", "'files'"),
+        # A part with an empty name (found by fuzzing) was skipped, and the upload answered.
+        ("/upload", [("myfile", "a.jpg"), ("", None)], "text field ''", "'myfile'"),
     ],
-    ids=["upload-text", "upload-file", "classify-text", "classify-file"],
+    ids=["upload-text", "upload-file", "classify-text", "classify-file", "upload-nameless"],
 )
 async def test_extra_form_fields_are_refused_by_name(
     gateway_only: Service,

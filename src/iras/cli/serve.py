@@ -23,6 +23,7 @@ import sys
 
 from iras import extras
 from iras.cli.gateway import uvicorn_options
+from iras.config import Settings
 from iras.config.loading import load_settings
 
 log = logging.getLogger("iras.serve")
@@ -60,10 +61,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="p95 upload -> result target in seconds: the autoscaler keeps the smallest fleet "
         "that meets it (IRAS_LATENCY_TARGET_S; default: scale to zero once idle)",
     )
+    parser.add_argument(
+        "--course",
+        metavar="ID",
+        help="the CSE546 course preset for this student id: <id>-in-bucket, <id>-out-bucket, "
+        "<id>-req-queue, <id>-resp-queue, web-instance and up to 15 app-tier-instance-<n> "
+        "(IRAS_COURSE_ID; README, For CSE546 students)",
+    )
+    parser.add_argument(
+        "--print-env",
+        action="store_true",
+        help="with --course: print the preset's IRAS_* settings (for `iras gateway` on AWS) "
+        "and exit",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.course:
+        os.environ["IRAS_COURSE_ID"] = args.course
+    if args.print_env:
+        return print_course_env()
     if args.latency_target_s is not None:  # the environment, so that every process sees it
         os.environ["IRAS_LATENCY_TARGET_S"] = str(args.latency_target_s)
     if args.endpoint_url:
@@ -121,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
 
             cap = scaling_config(settings).max_workers
             asyncio.run(provision_fleet(settings.model_copy(update={"max_workers": cap})))
+        web_instance = asyncio.run(_register_web_instance(settings))
+        if web_instance is not None:  # terminated at stop, before the embedded AWS ends
+            stack.callback(lambda: asyncio.run(_deregister_web_instance(settings, web_instance)))
         print(f"IRAS: AWS at {endpoint} (its EC2 API shows the workers)", flush=True)
         print(f"IRAS: open http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
         uvicorn.run(
@@ -131,3 +152,33 @@ def run(args: argparse.Namespace) -> int:
         )
         print("IRAS: stopping", flush=True)
     return 0
+
+
+def print_course_env() -> int:
+    """`--print-env`: the course preset as an env file, or exit 2 without a course id."""
+    from iras.config.course import env_file
+
+    if not os.environ.get("IRAS_COURSE_ID"):
+        print(
+            "iras serve: --print-env prints the course preset: give --course <id>", file=sys.stderr
+        )
+        return 2
+    load_settings()  # fills the preset in and checks it, as `iras serve --course` would
+    print(env_file(os.environ), end="")
+    return 0
+
+
+async def _register_web_instance(settings: Settings) -> str | None:
+    from iras.aws import open_clients
+    from iras.local_aws.web_instance import register_web_instance
+
+    async with open_clients(settings) as aws:
+        return await register_web_instance(aws.ec2, settings)
+
+
+async def _deregister_web_instance(settings: Settings, instance_id: str) -> None:
+    from iras.aws import open_clients
+    from iras.local_aws.web_instance import deregister_web_instance
+
+    async with open_clients(settings) as aws:
+        await deregister_web_instance(aws.ec2, instance_id)

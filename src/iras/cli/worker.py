@@ -172,7 +172,7 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
             )
         leader = None
         if instance_id and settings.idle_exit_s > 0:
-            leader = LeaderProbe(aws.objects, settings.output_bucket, settings.leader_lease_key)
+            leader = LeaderProbe(aws.objects, settings.records_bucket, settings.leader_lease_key)
         protection = None  # in an Auto Scaling group: kept from scale-in while busy
         if instance_id and settings.fleet == "asg":
             protection = ScaleInProtection(aws.autoscaling, settings.asg_name, instance_id)

@@ -18,7 +18,8 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from iras.messages import INPUTS_PREFIX, JOBS_PREFIX
+from iras.config.course import check_course_id
+from iras.messages import CLAIMS_PREFIX, INPUTS_PREFIX, JOBS_PREFIX
 
 #: The shortest API key accepted (`api_keys`): a short one is guessed.
 MIN_API_KEY_CHARS = 16
@@ -26,6 +27,13 @@ MIN_API_KEY_CHARS = 16
 #: What SQS allows in a queue name, and how long it may be.
 GATEWAY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 SQS_QUEUE_NAME_MAX = 80
+
+#: The course protocol's routes (`course_routes`): a path of plain URL characters, a
+#: multipart field name of letters, digits, '_', '.' and '-'; and the paths IRAS's own
+#: routes take (with what lies below them), which a course route must not shadow.
+COURSE_PATH_PATTERN = re.compile(r"/[A-Za-z0-9._~/-]*")
+COURSE_FIELD_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+RESERVED_PATHS = ("/v1", "/readyz", "/healthz", "/metrics", "/docs", "/redoc", "/openapi.json")
 
 #: Who sets a setting an app-tier worker reads, as its field's `json_schema_extra` says.
 #: "shared": the gateway that launches the worker passes its own value (one fleet, one
@@ -75,7 +83,20 @@ class Settings(BaseSettings):
     )
     output_bucket: str = Field(
         "iras-output",
-        description="S3 bucket that holds results (JSON per request, and label per name).",
+        description=(
+            "S3 bucket that holds results: the label per image name (the course's), and "
+            "IRAS's own records unless IRAS_STATE_BUCKET is set."
+        ),
+        json_schema_extra=WORKER_SHARED,
+    )
+    state_bucket: str | None = Field(
+        None,
+        description=(
+            "S3 bucket of IRAS's own records: the JSON result per request "
+            "(IRAS_RESULTS_PREFIX), job manifests (jobs/) and the scaler's lease. Unset: "
+            "the output bucket. Set (the course preset does) to keep the output bucket to "
+            "one label object per image."
+        ),
         json_schema_extra=WORKER_SHARED,
     )
     request_queue: str = Field(
@@ -129,7 +150,11 @@ class Settings(BaseSettings):
         3,
         ge=1,
         le=1000,
-        description="Receives of one request before it moves to the dead-letter queue.",
+        description=(
+            "Receives of one request before it moves to the dead-letter queue. A stopping "
+            "worker classifies a request on its last receive rather than hand it back."
+        ),
+        json_schema_extra=WORKER_SHARED,
     )
     message_retention_s: int = Field(
         4 * 24 * 3600, ge=60, le=14 * 24 * 3600, description="How long SQS keeps an unread request."
@@ -249,9 +274,29 @@ class Settings(BaseSettings):
     )
 
     # --- the gateway -------------------------------------------------------------------
+    course_id: str | None = Field(
+        None,
+        description=(
+            "The CSE546 course preset for this student id (`iras serve --course <id>`): "
+            "every `iras` command then defaults to the course's names (<id>-in-bucket, "
+            "<id>-out-bucket, <id>-req-queue, <id>-resp-queue), 15 workers at most, scaled "
+            "to reach them for a burst of 100, and the region us-east-1 unless IRAS_REGION "
+            "says otherwise (README, For CSE546 students)."
+        ),
+    )
     reply_queue_prefix: str = Field(
         "iras-replies",
         description="Each gateway creates its own reply queue named <prefix>-<gateway id>.",
+    )
+    reply_queue: str | None = Field(
+        None,
+        description=(
+            "Exact name of this gateway's reply queue, instead of <prefix>-<gateway id> (the "
+            "course's <id>-resp-queue). One gateway at a time holds it (a claim in the state "
+            "bucket): a second one with the same name stays not ready, saying which holds "
+            "it. Kept, empty, at stop. Other gateways cannot report their uploads to a "
+            "leader whose queue is named so: for a lone gateway."
+        ),
     )
     gateway_id: str | None = Field(
         None,
@@ -297,6 +342,16 @@ class Settings(BaseSettings):
     )
     max_files_per_request: int = Field(
         500, ge=1, description="Most images in one POST /v1/classify."
+    )
+    course_routes: str = Field(
+        "/upload=myfile,/=inputFile",
+        description=(
+            "The course protocol's routes, comma-separated <path>=<field>: each is a POST "
+            "taking one image in multipart field <field> and answering `name:label` (the "
+            "default: CSE546's older workload generator, then its 2024-2026 one). GET / stays "
+            "the page; the paths of IRAS's own routes (/v1/..., /healthz, /readyz, /metrics, "
+            "/docs, /openapi.json) are refused. Empty: no course routes."
+        ),
     )
     wait_timeout_s: float = Field(
         120.0,
@@ -573,6 +628,14 @@ class Settings(BaseSettings):
     worker_name_prefix: str = Field(
         "app-tier-instance", description="Name tag of worker instances: <prefix>-<n>."
     )
+    web_instance_name: str = Field(
+        "web-instance",
+        description=(
+            "`iras serve` only: Name tag of the EC2 instance record it registers for the "
+            "gateway in the embedded AWS while it runs (the course looks for one running "
+            "web-instance beside the app tier); empty: none."
+        ),
+    )
     worker_image_id: str | None = Field(
         None, description="AMI of worker instances (or use worker_launch_template)."
     )
@@ -630,6 +693,22 @@ class Settings(BaseSettings):
             "Retry-After and nothing is accepted."
         ),
     )
+
+    @property
+    def records_bucket(self) -> str:
+        """The bucket of IRAS's own records (results, manifests, the lease)."""
+        return self.state_bucket or self.output_bucket
+
+    @property
+    def course_route_fields(self) -> tuple[tuple[str, str], ...]:
+        """The course routes as (path, multipart field) pairs, in the setting's order."""
+        return parse_course_routes(self.course_routes)
+
+    @field_validator("course_routes")
+    @classmethod
+    def _course_routes_are_routes(cls, value: str) -> str:
+        """Refused at start: a bad path would otherwise shadow a route or answer nothing."""
+        return ",".join(f"{path}={field}" for path, field in parse_course_routes(value))
 
     @field_validator("endpoint_url")
     @classmethod
@@ -722,6 +801,23 @@ class Settings(BaseSettings):
         _outside_taken_folders("leader_lease_key", value, example="scaler/")
         return value
 
+    @field_validator("course_id")
+    @classmethod
+    def _course_id_names_buckets(cls, value: str | None) -> str | None:
+        return check_course_id(value) if value else None
+
+    @field_validator("reply_queue")
+    @classmethod
+    def _reply_queue_is_a_queue_name(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not GATEWAY_ID_PATTERN.fullmatch(value) or len(value) > SQS_QUEUE_NAME_MAX:
+            raise ValueError(
+                f"reply_queue must be an SQS queue name (1 to {SQS_QUEUE_NAME_MAX} letters, "
+                f"digits, '-' and '_'), got {value!r}"
+            )
+        return value
+
     @field_validator("gateway_id")
     @classmethod
     def _gateway_id_fits_a_queue_name(cls, value: str | None) -> str | None:
@@ -745,7 +841,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _reply_queue_name_fits(self) -> Settings:
-        if self.gateway_id is None:
+        if self.gateway_id is None or self.reply_queue is not None:
             return self
         name = f"{self.reply_queue_prefix}-{self.gateway_id}"
         if len(name) > SQS_QUEUE_NAME_MAX:
@@ -773,6 +869,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"request_queue and dead_letter_queue must differ (both are {self.request_queue!r})"
             )
+        if self.reply_queue in (self.request_queue, self.dead_letter_queue):
+            raise ValueError(
+                f"reply_queue {self.reply_queue!r} must differ from the request and "
+                "dead-letter queues: replies would be taken for requests"
+            )
         return self
 
 
@@ -788,6 +889,42 @@ def worker_settings(role: WorkerRole) -> tuple[str, ...]:
     return tuple(name for name in Settings.model_fields if worker_role(name) == role)
 
 
+def parse_course_routes(value: str) -> tuple[tuple[str, str], ...]:
+    """`/upload=myfile,/=inputFile` as (path, field) pairs; ValueError says what is wrong."""
+    routes: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        path, equals, field = (text.strip() for text in entry.partition("="))
+        if not equals or not field:
+            raise ValueError(
+                f"course_routes: {entry!r} is not <path>=<field> (such as '/=inputFile')"
+            )
+        if not COURSE_PATH_PATTERN.fullmatch(path):
+            raise ValueError(
+                f"course_routes: the path {path!r} must start with '/' and hold only letters, "
+                "digits and '/', '-', '.', '_', '~'"
+            )
+        if not COURSE_FIELD_PATTERN.fullmatch(field):
+            raise ValueError(
+                f"course_routes: the field {field!r} of {path!r} may hold only letters, "
+                "digits, '_', '.' and '-'"
+            )
+        for taken in RESERVED_PATHS:
+            if path == taken or path.startswith(taken + "/"):
+                raise ValueError(
+                    f"course_routes: {path!r} is IRAS's own route {taken!r} (or below it); "
+                    "choose another path"
+                )
+        if path in routes:
+            raise ValueError(
+                f"course_routes: {path!r} is given twice (fields {routes[path]!r} and "
+                f"{field!r}); a path reads one field"
+            )
+        routes[path] = field
+    return tuple(routes.items())
+
+
 def environment_variable(name: str) -> str:
     """The environment variable setting `name` is read from: its first alias, or
     IRAS_<NAME> (`region` is IRAS_REGION, though AWS_REGION is read too)."""
@@ -796,9 +933,9 @@ def environment_variable(name: str) -> str:
 
 
 def _outside_taken_folders(setting: str, key: str, *, example: str) -> None:
-    """Refuse a key (or folder) of the output bucket inside the manifests' or uploads'
-    folders, whose objects it would overwrite or be overwritten by."""
-    for taken in (JOBS_PREFIX, INPUTS_PREFIX):
+    """Refuse a key (or folder) of the output bucket inside the manifests', uploads' or
+    claims' folders, whose objects it would overwrite or be overwritten by."""
+    for taken in (JOBS_PREFIX, INPUTS_PREFIX, CLAIMS_PREFIX):
         if key.startswith(taken):
             raise ValueError(
                 f"{setting} {key!r} is inside {taken!r}, which holds other objects: give it "

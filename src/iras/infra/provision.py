@@ -55,7 +55,9 @@ def request_queue_attributes(settings: Settings, dead_letter_queue_arn: str) -> 
 
 async def provision(settings: Settings, aws: AwsClients) -> Resources:
     """Make sure the buckets and queues exist with the configured attributes."""
-    for bucket in (settings.input_bucket, settings.output_bucket):
+    for bucket in dict.fromkeys(
+        (settings.input_bucket, settings.output_bucket, settings.records_bucket)
+    ):
         await ensure_bucket(aws.s3, bucket, settings.region)
     dlq_url = await ensure_queue(
         aws.sqs, settings.dead_letter_queue, dead_letter_queue_attributes(settings)

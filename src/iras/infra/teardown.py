@@ -99,14 +99,17 @@ async def plan_teardown(settings: Settings, aws: AwsClients, fleet: bool) -> Tea
         name = launch_template_name(settings)
         template = name if await default_version(aws.ec2, name) is not None else None
     queues: dict[str, str] = {}
-    for queue in (settings.request_queue, settings.dead_letter_queue):
+    named = (settings.request_queue, settings.dead_letter_queue, settings.reply_queue)
+    for queue in (name for name in named if name is not None):
         url = await find_queue_url(aws.sqs, queue)
         if url is not None:
             queues[queue] = url
     queues.update(await reply_queues(aws.sqs, settings.reply_queue_prefix))
     buckets = [
         found
-        for name in (settings.input_bucket, settings.output_bucket)
+        for name in dict.fromkeys(
+            (settings.input_bucket, settings.output_bucket, settings.records_bucket)
+        )
         if (found := await inspect_bucket(aws.s3, name)) is not None
     ]
     return TeardownPlan(instances, template, group, queues, buckets)

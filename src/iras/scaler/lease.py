@@ -121,8 +121,12 @@ class Lease:
         *,
         on_change: Callable[[bool], None] = lambda leading: None,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "scaler lease",
     ) -> None:
-        """`on_change(leading)` hears when this gateway starts or stops leading."""
+        """`on_change(leading)` hears when this gateway starts or stops leading; `name`
+        is what the logs call it (the same machinery holds other claims, such as a
+        reply queue's, `iras.web.reply_claim`)."""
+        self.name = name
         self._s3 = s3
         self._bucket = bucket
         self._key = key
@@ -186,7 +190,8 @@ class Lease:
                 await self.round()
             except Exception as error:  # the lease must outlive any outage, and any bug
                 log.warning(
-                    "scaler lease: %s (tried again next round)",
+                    "%s: %s (tried again next round)",
+                    self.name,
                     error,
                     exc_info=not isinstance(error, AWS_ERRORS),
                 )
@@ -209,7 +214,7 @@ class Lease:
                     await self._put(
                         lease_body(None, seen.term, seen.renewal + 1, self.ttl_s), seen.etag
                     )
-                    log.info("scaler lease released")
+                    log.info("%s released", self.name)
                     break
                 except ClientError as error:
                     if error.response["Error"]["Code"] not in LOST_RACE_CODES:
@@ -218,7 +223,7 @@ class Lease:
                     if again is None or again.holder != self.me:
                         break  # someone else's already
         except AWS_ERRORS as error:  # it lapses by itself
-            log.warning("could not release the scaler lease: %s", error)
+            log.warning("could not release the %s: %s", self.name, error)
         self._seen = None
         self._tell()
 
@@ -266,8 +271,9 @@ class Lease:
         if leading != self._leading:
             self._leading = leading
             log.info(
-                "scaler lease: %s (term %d)",
-                "this gateway leads" if leading else f"leader is {self.leader_id or 'none'}",
+                "%s: %s (term %d)",
+                self.name,
+                "this gateway holds it" if leading else f"holder is {self.leader_id or 'none'}",
                 self.term,
             )
             self._on_change(leading)

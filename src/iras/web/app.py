@@ -90,7 +90,10 @@ def create_app(
     app.add_middleware(BodySizeLimit, default=default_limit, by_path=route_limits)
     app.add_middleware(RequestMetrics, metrics=metrics)
 
-    for module in (course, classify, results, jobs, ops):
+    # Before the page's mount at "/": a POST route there (the course's `POST /`) answers
+    # POSTs only, and GET / still reaches the page.
+    app.include_router(course.course_router(settings.course_route_fields))
+    for module in (classify, results, jobs, ops):
         app.include_router(module.router)
     if static_dir is not None and static_dir.is_dir():
         app.mount("/", StaticFiles(directory=static_dir, html=True), name="static")

@@ -3,9 +3,9 @@
 The limit is an ASGI middleware so that it applies before any parser buffers anything: a
 declared Content-Length over the limit is refused at once, and a body that streams past
 it is cut off at the byte where it does. Each upload route gets the limit its form
-needs: `POST /upload` carries one image, so IRAS_MAX_UPLOAD_BYTES and a form's room
-around it; `POST /v1/classify` carries up to IRAS_MAX_FILES_PER_REQUEST of them, within
-IRAS_MAX_REQUEST_BYTES. A course client cannot make the gateway read 80 MB to refuse one
+needs: a course route (`POST /upload`, `POST /`: IRAS_COURSE_ROUTES) carries one image,
+so IRAS_MAX_UPLOAD_BYTES and a form's room around it; `POST /v1/classify` carries up to
+IRAS_MAX_FILES_PER_REQUEST of them, within IRAS_MAX_REQUEST_BYTES. A course client cannot make the gateway read 80 MB to refuse one
 oversized file.
 """
 
@@ -45,14 +45,16 @@ def body_limits(settings: Settings) -> tuple[BodyLimit, dict[str, BodyLimit]]:
         settings.max_request_bytes,
         "(IRAS_MAX_REQUEST_BYTES); send fewer or smaller images per request",
     )
-    if per_file < settings.max_request_bytes:
-        course = BodyLimit(
+    course = {
+        path: BodyLimit(
             per_file,
-            "(POST /upload takes one image of at most IRAS_MAX_UPLOAD_BYTES = "
+            f"(POST {path} takes one image of at most IRAS_MAX_UPLOAD_BYTES = "
             f"{settings.max_upload_bytes:,} bytes); send a smaller image",
         )
-    else:
-        course = default
+        if per_file < settings.max_request_bytes
+        else default
+        for path, _ in settings.course_route_fields
+    }
     many = settings.max_files_per_request * per_file
     if many < settings.max_request_bytes:
         classify = BodyLimit(
@@ -63,7 +65,7 @@ def body_limits(settings: Settings) -> tuple[BodyLimit, dict[str, BodyLimit]]:
         )
     else:
         classify = default
-    return default, {"/upload": course, "/v1/classify": classify}
+    return default, {**course, "/v1/classify": classify}
 
 
 class _BodyTooLarge(Exception):

@@ -40,6 +40,7 @@ from iras.web.jobs import JobBook
 from iras.web.metrics import GatewayMetrics
 from iras.web.readiness import ListenerWatch, Readiness
 from iras.web.replies import create_reply_queue, delete_reply_queue, listen_for_replies
+from iras.web.reply_claim import ReplyQueueClaim
 from iras.web.sender import BatchingSender
 from iras.web.sockets import SocketSlots
 from iras.web.submit import Submitter
@@ -60,8 +61,15 @@ class Gateway:
         self.aws = aws
         self.metrics = metrics
         self.id = settings.gateway_id or uuid.uuid4().hex[:12]
-        #: A fixed id will be back for its replies; a random one never will.
-        self.keeps_reply_queue = settings.gateway_id is not None
+        #: A fixed id will be back for its replies; a random one never will. A queue
+        #: named outright is the operator's: it stays.
+        self.keeps_reply_queue = settings.gateway_id is not None or settings.reply_queue is not None
+        #: The claim on a queue named outright (`iras.web.reply_claim`), None otherwise.
+        self.reply_claim = (
+            ReplyQueueClaim(aws.s3, settings, settings.reply_queue, self.id)
+            if settings.reply_queue is not None
+            else None
+        )
         self.book = JobBook(
             settings.max_jobs_in_memory,
             settings.job_ttl_s,
@@ -82,12 +90,13 @@ class Gateway:
         self.lease: Lease | None = None
         self._sender: BatchingSender | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._claim_keeper: asyncio.Task[None] | None = None
         self._drained_unlogged = 0
         self._drain_log: asyncio.TimerHandle | None = None
 
     @property
     def reply_queue_name(self) -> str:
-        return f"{self.settings.reply_queue_prefix}-{self.id}"
+        return self.settings.reply_queue or f"{self.settings.reply_queue_prefix}-{self.id}"
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._connect(), name="gateway-connect"))
@@ -100,6 +109,8 @@ class Gateway:
             await self._sender.close()
         if self.lease is not None:  # first: another gateway leads at its next read
             await self.lease.release()
+        if self.reply_claim is not None:
+            await self.reply_claim.release()
         if self.scaler is not None:
             await self.scaler.shutdown()
         if self._drain_log is not None:
@@ -136,6 +147,13 @@ class Gateway:
             )
         self.request_queue_url = request_url
         self.dead_letter_queue_url = await find_queue_url(sqs, settings.dead_letter_queue)
+        if self.reply_claim is not None:  # a queue named outright: this gateway's alone
+            await self.reply_claim.take()
+            if self._claim_keeper is None:  # once, though connecting may be tried again
+                self._claim_keeper = asyncio.create_task(
+                    self.reply_claim.keep(), name="reply-claim"
+                )
+                self._tasks.append(self._claim_keeper)
         reply_url = await create_reply_queue(sqs, self.reply_queue_name)
         self.reply_queue_url = reply_url
         self._sender = BatchingSender(
@@ -182,7 +200,7 @@ class Gateway:
             runner = LocalInstanceRunner(fleet, cores_shared(os.environ, most, os.cpu_count() or 1))
         self.lease = Lease(
             self.aws.s3,
-            settings.output_bucket,
+            settings.records_bucket,
             settings.leader_lease_key,
             self.id,
             settings.leader_lease_s,

@@ -9,8 +9,9 @@ upload it wakes the autoscaler: with the fleet at 0 workers the first deep check
 for a worker's boot, hence its long default timeout (`IRAS_DEEP_READINESS_TIMEOUT_S`).
 
 One golden image at a time per gateway: deep checks that come while one is on its way
-share it (each waiting at most its own timeout), so polling `?deep=1` cannot fill the
-queue. It is an API call (a key when keys are on, and the client's rate); its job has no
+share it (each waiting at most its own timeout, while the image itself is waited for up
+to `MAX_WAIT_S`, whoever sent it: a first caller's short timeout must not end a later
+caller's longer wait), so polling `?deep=1` cannot fill the queue. It is an API call (a key when keys are on, and the client's rate); its job has no
 manifest and belongs to nobody, and its result is written to the output bucket like any
 other, under the name `GOLDEN_NAME`.
 """
@@ -33,6 +34,9 @@ from iras.web.validation import inspect_image
 
 if TYPE_CHECKING:
     from iras.web.gateway import Gateway
+
+#: The longest a deep check may wait (`?timeout_s=`), and so the golden image's trip.
+MAX_WAIT_S = 300.0
 
 #: The golden image's file name, as results and the output bucket's name object show it.
 GOLDEN_NAME = "iras-readiness-golden.jpg"
@@ -71,7 +75,7 @@ class GoldenCheck:
         """The golden image's trip (its time, label, worker), or why it did not come back
         within `timeout_s`."""
         if self._running is None:
-            self._running = asyncio.ensure_future(self._trip(timeout_s))
+            self._running = asyncio.ensure_future(self._trip(MAX_WAIT_S))
             self._running.add_done_callback(self._finished)
         try:
             async with asyncio.timeout(timeout_s):
@@ -84,7 +88,8 @@ class GoldenCheck:
         if not trip.cancelled():
             trip.exception()  # seen: every asker may have gone before it came
 
-    async def _trip(self, timeout_s: float) -> dict[str, Any] | NotReady:
+    async def _trip(self, wait_s: float) -> dict[str, Any] | NotReady:
+        """The image's trip, waited for up to `wait_s` (each asker stops at its own)."""
         gateway = self._gateway
         submitter = gateway.submitter
         if submitter is None:
@@ -97,10 +102,10 @@ class GoldenCheck:
         except AwsUnavailable as error:
             return NotReady("aws_unavailable", f"the golden image was not accepted: {error}")
         request_id = job.requests[0].request_id
-        left_s = max(timeout_s - (self._clock() - started_s), 0.0)
+        left_s = max(wait_s - (self._clock() - started_s), 0.0)
         result = await gateway.book.wait_for(request_id, left_s)
         if result is None:
-            return _not_back(timeout_s)  # its job stays in the book for a late result
+            return _not_back(wait_s)  # its job stays in the book for a late result
         elapsed_s = self._clock() - started_s
         gateway.book.discard(job.job_id)  # complete, and nobody was given its id
         worker = str(result.get("worker", ""))

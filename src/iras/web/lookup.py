@@ -227,7 +227,7 @@ class _Reads:
         if self.meter is not None:
             self.meter.calls += 1
         async with self.in_flight if self.in_flight is not None else contextlib.nullcontext():
-            return await _read_json(self.aws, self.settings.output_bucket, key)
+            return await _read_json(self.aws, self.settings.records_bucket, key)
 
 
 async def _read_json(aws: AwsClients, bucket: str, key: str) -> ResultJson | None:

@@ -171,7 +171,7 @@ class Readiness:
         settings = self._gateway.settings
         try:
             await self._gateway.aws.objects.get(
-                settings.output_bucket, result_key(settings, STORAGE_PROBE_ID)
+                settings.records_bucket, result_key(settings, STORAGE_PROBE_ID)
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NoSuchKey":

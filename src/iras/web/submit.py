@@ -156,7 +156,7 @@ class Submitter:
             "requests": [{"request_id": ref.request_id, "name": ref.name} for ref in refs],
         }
         await self._aws.objects.put(
-            self._settings.output_bucket,
+            self._settings.records_bucket,
             job_key(job_id),
             json.dumps(manifest).encode(),
             content_type="application/json",

@@ -214,13 +214,16 @@ class _OneFieldParser(MultiPartParser):
         try:
             super().on_headers_finished()
         except MultiPartException:
-            self._refuse_unexpected()  # the clearer reason first
+            self._refuse_unexpected(headers_read=False)  # the clearer reason first
             raise
-        self._refuse_unexpected()
+        self._refuse_unexpected(headers_read=True)
 
-    def _refuse_unexpected(self) -> None:
+    def _refuse_unexpected(self, *, headers_read: bool) -> None:
+        """Refuse a part named otherwise than `field`; once its headers are read, a part
+        with an empty name too (found by fuzzing: `name=""` was skipped, and the upload
+        answered as if it had its image). Before, an empty name is one not read yet."""
         name = self._current_part.field_name  # set before the parser checks its limits
-        if name and name != self.field:
+        if (name or headers_read) and name != self.field:
             disposition = self._current_part.content_disposition or b""
             kind = "file" if b"filename=" in disposition else "text"
             raise ApiError(

@@ -111,14 +111,20 @@ class Publisher:
         return True
 
     async def _put_result(self, result: Result, data: bytes) -> None:
-        """The result object and, for the course's graders, the label under the name."""
-        objects, bucket = self._aws.objects, self._settings.output_bucket
-        writes = [(result_key(self._settings, result.request_id), data, "application/json")]
+        """The result object (among IRAS's records) and, for the course's graders, the
+        label under the name (in the output bucket)."""
+        settings = self._settings
+        key = result_key(settings, result.request_id)
+        writes = [(settings.records_bucket, key, data, "application/json")]
         stem = name_stem(result.name)
-        if self._settings.write_name_objects and result.label is not None and stem:
-            writes.append((stem, result.label.encode("utf-8"), "text/plain; charset=utf-8"))
+        if settings.write_name_objects and result.label is not None and stem:
+            label = result.label.encode("utf-8")
+            writes.append((settings.output_bucket, stem, label, "text/plain; charset=utf-8"))
         await asyncio.gather(
-            *(objects.put(bucket, key, blob, content_type=media) for key, blob, media in writes)
+            *(
+                self._aws.objects.put(bucket, key, blob, content_type=media)
+                for bucket, key, blob, media in writes
+            )
         )
 
     async def _reply(self, outgoing: Sequence[Outgoing]) -> list[Outgoing]:

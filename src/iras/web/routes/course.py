@@ -1,6 +1,8 @@
-"""`POST /upload`: the CSE546 course workload generator's protocol.
+"""`POST /upload` and `POST /`: the CSE546 course workload generators' protocol.
 
-One image in the multipart field `myfile`; the answer, once classified, is the plain text
+One image in one multipart field (`myfile` on `/upload` for the older generator,
+`inputFile` on `/` for the 2024-2026 one: IRAS_COURSE_ROUTES, so a route per pair is
+built from the settings); the answer, once classified, is the plain text
 `<name without extension>:<label>`. The generator sends a hundred of these at once and
 waits for each, so the handler holds the request open until the result arrives, then
 forgets the job: the result stays in the output bucket under its request id.
@@ -11,6 +13,8 @@ names its owner, is stored then, before answering.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
@@ -24,44 +28,61 @@ from iras.web.routes.submitting import accept_images, wait_timeout_without_manif
 from iras.web.schemas import UPLOAD_ERRORS, WAIT_TIMEOUT, error_responses, multipart_upload
 from iras.web.submit import Submitter
 
-router = APIRouter(tags=["course protocol"])
-
 _ANSWER = {
     "description": "The image's name without its extension, a colon, and its label.",
     "content": {"text/plain": {"schema": {"type": "string"}, "example": "test_00:goldfish"}},
 }
 
+_RESPONSES = {
+    200: _ANSWER,
+    **error_responses(
+        {
+            **UPLOAD_ERRORS,
+            422: "`unclassifiable`: the image passed the checks but the model could not "
+            "read it; the detail says why.",
+            504: WAIT_TIMEOUT,
+        },
+        text_route=True,
+    ),
+}
 
-@router.post(
-    "/upload",
-    response_class=PlainTextResponse,
-    summary="Classify one image (multipart field `myfile`); answers `name:label`",
-    openapi_extra=multipart_upload("myfile", many=False),
-    responses={
-        200: _ANSWER,
-        **error_responses(
-            {
-                **UPLOAD_ERRORS,
-                422: "`unclassifiable`: the image passed the checks but the model could not "
-                "read it; the detail says why.",
-                504: WAIT_TIMEOUT,
-            },
-            text_route=True,
-        ),
-    },
-)
-async def upload(
-    request: Request, gateway: GatewayDep, submitter: SubmitterDep, caller: UploaderDep
-) -> PlainTextResponse:
-    return await course_upload(request, gateway, submitter, caller)
+Endpoint = Callable[[Request, Gateway, Submitter, str | None], Awaitable[PlainTextResponse]]
+
+
+def course_router(routes: Sequence[tuple[str, str]]) -> APIRouter:
+    """One POST route per (path, field) of IRAS_COURSE_ROUTES, each documenting its form."""
+    router = APIRouter(tags=["course protocol"])
+    for path, field in routes:
+        router.add_api_route(
+            path,
+            _endpoint(field),
+            methods=["POST"],
+            response_class=PlainTextResponse,
+            summary=f"Classify one image (multipart field `{field}`); answers `name:label`",
+            openapi_extra=multipart_upload(field, many=False),
+            responses=_RESPONSES,
+        )
+    return router
+
+
+def _endpoint(field: str) -> Endpoint:
+    """The handler of a course route reading `field`; its name, `upload`, makes the
+    operation ids (`upload_upload_post`, `upload__post`)."""
+
+    async def upload(
+        request: Request, gateway: GatewayDep, submitter: SubmitterDep, caller: UploaderDep
+    ) -> PlainTextResponse:
+        return await course_upload(request, gateway, submitter, caller, field)
+
+    return upload
 
 
 async def course_upload(
-    request: Request, gateway: Gateway, submitter: Submitter, caller: str | None
+    request: Request, gateway: Gateway, submitter: Submitter, caller: str | None, field: str
 ) -> PlainTextResponse:
-    """The course protocol's answer to one upload, whichever route it came by."""
+    """The course protocol's answer to one upload in `field`, whichever route it came by."""
     job = await accept_images(
-        request, gateway, submitter, "myfile", max_files=1, manifest=False, owner=caller
+        request, gateway, submitter, field, max_files=1, manifest=False, owner=caller
     )
     (ref,) = job.requests
     result = await gateway.book.wait_for(ref.request_id, gateway.settings.wait_timeout_s)

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from iras.web.access import api_caller
 from iras.web.deps import GatewayDep
 from iras.web.errors import ApiError
+from iras.web.golden import MAX_WAIT_S
 from iras.web.readiness import NotReady
 from iras.web.schemas import (
     API_CALL_ERRORS,
@@ -22,7 +23,7 @@ from iras.web.schemas import (
 router = APIRouter(tags=["operations"])
 
 #: The longest a deep readiness check may be asked to wait (`?timeout_s=`).
-MAX_DEEP_TIMEOUT_S = 300.0
+MAX_DEEP_TIMEOUT_S = MAX_WAIT_S
 
 
 _NOT_READY = "`not_ready`: still connecting to AWS; the detail says what is missing."
