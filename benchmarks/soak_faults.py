@@ -31,8 +31,12 @@ from tests.soak.client import Upload
 from tests.soak.run import FaultPlan, SoakReport, soak_with_faults
 from tests.support import image_bytes
 
+from iras.config import Settings
 from iras.local_aws import dummy_credentials, embedded_aws
 from iras.model import Prediction, load_classifier
+
+#: What `iras serve` runs the model in (IRAS_MODEL_PRECISION), so that labels match.
+PRECISION = Settings().model_precision
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 
@@ -45,7 +49,7 @@ def labelled_images(folder: Path, generated: int) -> list[Upload]:
         named = [(path.name, path.read_bytes()) for path in paths]
     else:
         named = [(f"gen{n}.jpg", image_bytes(seed=3000 + n)) for n in range(generated)]
-    classifier = load_classifier("efficientnet_lite0", threads=1)
+    classifier = load_classifier("efficientnet_lite0", threads=1, precision=PRECISION)
     uploads = []
     blobs = [blob for _, blob in named]
     for (name, blob), outcome in zip(named, classifier.classify(blobs), strict=True):

@@ -19,6 +19,9 @@ from iras.infra.provision import Resources, provision
 from iras.local_aws import dummy_credentials, embedded_aws
 from iras.model import Classifier, load_classifier
 
+#: The precision workers and `iras serve` run the built-in model in unless told otherwise.
+DEFAULT_PRECISION = Settings.model_fields["model_precision"].default
+
 #: The implementations a `both_aws_clients` test runs with, by their `aws_client` setting.
 AWS_CLIENTS = ("lean", "botocore")
 
@@ -91,9 +94,10 @@ async def resources(settings: Settings, aws: AwsClients) -> Resources:
 
 @pytest.fixture(scope="session")
 def classifier() -> Classifier:
-    """The real default model, loaded once for the whole session.
+    """The real default model, loaded once for the whole session, in the precision the
+    workers and `iras serve` run by default (int8), so that their answers are its own.
 
     One torch thread: tests run beside other processes on few cores, where OpenMP threads
     that wait for a busy core make each forward pass many times slower.
     """
-    return load_classifier("efficientnet_lite0", threads=1)
+    return load_classifier("efficientnet_lite0", threads=1, precision=DEFAULT_PRECISION)

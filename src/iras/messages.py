@@ -3,7 +3,7 @@
 Pure encoding and decoding, no I/O. A request carries keys, never image bytes, and
 stays under the request queue's 1 KiB limit whatever name the user's file had. A result
 is the JSON shape of the HTTP contract (`request_id`, `job_id`, `name`, `label`, `top`,
-`model`, `worker`, `timings`, or `error` instead of a label), so that the worker's reply
+`model`, `model_version`, `worker`, `timings`, or `error` instead of a label), so that the worker's reply
 and the output bucket's object are the very bytes a client reads.
 
 Keys are made by the server from ids, never from user input, so no file name can reach
@@ -54,6 +54,8 @@ INPUTS_PREFIX = "inputs/"
 JOBS_PREFIX = "jobs/"
 #: Where gateways claim what only one may hold, in the state bucket (`iras.web.reply_claim`).
 CLAIMS_PREFIX = "claims/"
+#: Where workers record the model they serve, in the state bucket (`iras.worker.model_record`).
+MODELS_PREFIX = "models/"
 
 
 class MessageError(ValueError):
@@ -98,6 +100,8 @@ class Result:
     top: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: The model's version (its card's); empty from workers older than the field.
+    model_version: str = ""
 
     @property
     def ok(self) -> bool:
@@ -256,6 +260,7 @@ def encode_result(result: Result) -> str:
         "job_id": result.job_id,
         "name": result.name,
         "model": result.model,
+        "model_version": result.model_version,
         "worker": result.worker,
     }
     if result.error is None:
@@ -276,6 +281,7 @@ def decode_result(body: str | bytes) -> Result:
             job_id=_text(data, "job_id"),
             name=str(data.get("name", "")),
             model=str(data.get("model", "")),
+            model_version=str(data.get("model_version", "")),
             worker=str(data.get("worker", "")),
             label=data.get("label"),
             top=list(data.get("top", [])),
@@ -368,3 +374,12 @@ def result_key(settings: Settings, request_id: str) -> str:
 def job_key(job_id: str) -> str:
     """The manifest of `job_id` (its requests and their names), in the output bucket."""
     return f"{JOBS_PREFIX}{job_id}.json"
+
+
+def model_key(name: str, version: str) -> str:
+    """The record of a model the fleet serves, in the state bucket (`iras.worker.model_record`).
+
+    Name and version are a model card's, which allows only letters, digits, '.', '_' and
+    '-' in them (`iras.model.card.NAME_PATTERN`): no key can leave the folder.
+    """
+    return f"{MODELS_PREFIX}{name}/{version}.json"

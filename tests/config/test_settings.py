@@ -74,6 +74,7 @@ def test_environment_variables(
         {"IRAS_LEADER_LEASE_KEY": "scaler/"},
         {"IRAS_LEADER_LEASE_KEY": "jobs/lease.json"},  # a manifest's key
         {"IRAS_RESULTS_PREFIX": "claims/"},  # reply queues' claims (IRAS_REPLY_QUEUE)
+        {"IRAS_RESULTS_PREFIX": "models/"},  # the workers' model records (GET /v1/models)
         {"IRAS_REPLY_QUEUE": "bad name"},
         {"IRAS_REPLY_QUEUE": "iras-requests"},  # replies taken for requests
         {"IRAS_COURSE_ID": "Not_An_Id"},

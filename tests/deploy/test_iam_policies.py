@@ -23,7 +23,7 @@ import pytest
 
 from iras.aws import AwsClients, MessageQueue, ObjectStore
 from iras.config import Settings
-from iras.messages import input_key, job_key, result_key
+from iras.messages import input_key, job_key, model_key, result_key
 from iras.scaler.fleet import HEARTBEAT_TAG, ROLE, ROLE_TAG
 from iras.web.gateway import Gateway
 from iras.web.reply_claim import claim_key
@@ -432,6 +432,7 @@ def group_arn(name: str) -> str:
 
 
 LEASE = s3_arn(RECORDS, DEFAULTS.leader_lease_key)
+MODEL_RECORD = s3_arn(RECORDS, model_key("defects", "3"))
 TEMPLATE = f"arn:aws:ec2:{DEFAULTS.region}:accountid:launch-template/launchtemplateid"
 OTHER_TEMPLATE = f"arn:aws:ec2:{DEFAULTS.region}:accountid:launch-template/lt-0123456789abcdef0"
 #: The instance a worker's request comes from, as the rendered policies name it.
@@ -457,6 +458,11 @@ WORKERS, OTHER_GROUP = group_arn(DEFAULTS.asg_name), group_arn("someone-elses")
         ("app-tier.json", "s3:PutObject", s3_arn(RECORDS, claim_key("q")), False),
         ("web-tier.json", "s3:GetObject", LEASE, True),
         ("app-tier.json", "s3:GetObject", LEASE, True),  # before an idle exit
+        # A worker's record of its model, which GET /v1/models lists (iras.web.fleet_models).
+        ("app-tier.json", "s3:PutObject", MODEL_RECORD, True),
+        ("web-tier.json", "s3:GetObject", MODEL_RECORD, True),
+        ("web-tier.json", "s3:PutObject", MODEL_RECORD, False),
+        ("app-tier.json", "s3:GetObject", MODEL_RECORD, False),
         ("web-tier.json", "sqs:GetQueueAttributes", DLQ, True),
         ("web-tier.json", "sqs:CreateQueue", REPLIES, True),
         ("web-tier.json", "sqs:DeleteQueue", REPLIES, True),
@@ -534,6 +540,9 @@ def test_the_separate_state_bucket_is_apart_from_the_output_bucket() -> None:
         ("app-tier.json", "s3:PutObject", STATE_LEASE, False),
         ("app-tier.json", "s3:PutObject", s3_arn(STATE, "cat"), False),  # names stay in output
         ("app-tier.json", "s3:GetObject", STATE_LEASE, True),  # before an idle exit
+        ("app-tier.json", "s3:PutObject", s3_arn(STATE, model_key("defects", "3")), True),
+        ("web-tier.json", "s3:GetObject", s3_arn(STATE, model_key("defects", "3")), True),
+        ("web-tier.json", "s3:GetObject", s3_arn(OUTPUT, model_key("defects", "3")), False),
         ("app-tier.json", "s3:GetObject", OUTPUT_LEASE, False),
         ("app-tier.json", "s3:ListBucket", s3_arn(STATE), True),  # a missing lease is a 404
         ("web-tier.json", "s3:PutObject", STATE_MANIFEST, True),
@@ -587,7 +596,7 @@ def test_records_are_named_in_the_state_bucket_only() -> None:
     """Results, manifests and the lease are IRAS's records: every statement about them
     names `${StateBucket}`; `${OutputBucket}` keeps the name objects (and, for the
     provisioner and teardown, the bucket itself)."""
-    records = ("${ResultsPrefix}", "jobs/", "${LeaderLeaseKey}")
+    records = ("${ResultsPrefix}", "jobs/", "${LeaderLeaseKey}", "models/")
     for name in TIERS:
         for statement in statements(raw_policy(name)):
             for resource in as_list(statement["Resource"]):

@@ -11,6 +11,7 @@ import iras.cli
 from iras.aws import AwsClients
 from iras.cli.teardown import confirm
 from iras.config import Settings
+from iras.config.course import course_environment
 from iras.infra.launch_template import DEFAULT_LAUNCH_TEMPLATE, ensure_launch_template
 from iras.infra.provision import provision
 from iras.infra.teardown import plan_teardown, tear_down
@@ -140,3 +141,22 @@ async def test_fleet_teardown_removes_the_template_and_the_instances(
     assert await fleet.instances(("pending", "running")) == []
     assert (await aws.ec2.describe_launch_templates())["LaunchTemplates"] == []
     assert (await plan_teardown(fleet_settings, aws, fleet=True)).is_empty
+
+
+async def test_the_course_presets_resources_all_go(
+    settings: Settings, aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`IRAS_COURSE_ID`: provision makes the course's buckets and queues and IRAS's state
+    bucket; teardown removes them all, the reply queue named outright included."""
+    student = "1234567890"
+    preset = {**course_environment(student), "IRAS_REGION": settings.region}
+    for name, value in preset.items():  # set through monkeypatch, so undone after
+        monkeypatch.setenv(name, value)
+    argv = ["--endpoint-url", str(settings.endpoint_url)]
+    assert await asyncio.to_thread(iras.cli.main, ["provision", *argv]) == 0
+    await create_reply_queue(aws.sqs, f"{student}-resp-queue")  # as the gateway does
+    buckets, queues, _ = await inventory(aws)
+    assert buckets == {f"{student}-in-bucket", f"{student}-out-bucket", f"{student}-iras-state"}
+    assert queues == 3
+    assert await asyncio.to_thread(iras.cli.main, ["teardown", *argv, "--yes"]) == 0
+    assert await inventory(aws) == (set(), 0, 0)

@@ -36,7 +36,10 @@ def _pictures() -> list[bytes]:
     ]
 
 
-def test_onnx_and_torch_engines_agree(classifier: Classifier) -> None:
+def test_onnx_and_torch_engines_agree() -> None:
+    """The float export against PyTorch (int8 is checked against the float model, in
+    tests/model/test_quantize.py)."""
+    classifier = load_classifier("efficientnet_lite0", threads=1, precision="fp32")
     reference = load_classifier("efficientnet_lite0", threads=1, engine="torch")
     assert (classifier.engine.name, reference.engine.name) == ("onnx", "torch")
 

@@ -17,7 +17,13 @@ from tests.model.images import encode, pattern
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IRAS_INFERENCE_THREADS", "1")
-    for name in ("IRAS_MODEL_NAME", "IRAS_MODEL_WEIGHTS", "IRAS_BATCH_SIZE", "IRAS_TOP_K"):
+    for name in (
+        "IRAS_MODEL",
+        "IRAS_MODEL_NAME",
+        "IRAS_MODEL_WEIGHTS",
+        "IRAS_BATCH_SIZE",
+        "IRAS_TOP_K",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -102,7 +108,7 @@ def test_json_lines_carry_top_k_and_errors(
 @pytest.mark.parametrize(
     ("argv", "phrase"),
     [
-        (["--model", "alexnet"], "must be one of efficientnet_lite0, resnet18"),
+        (["--model", "alexnet"], "must be a built-in model (efficientnet_lite0, resnet18)"),
         (["--model", "resnet18", "--weights", "/no/such.pth"], "IRAS_MODEL_WEIGHTS"),
     ],
 )

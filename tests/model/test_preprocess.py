@@ -6,12 +6,14 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
+from iras.model.calibration import photos
 from iras.model.preprocess import (
     EFFICIENTNET_LITE_SPEC,
     TORCHVISION_SPEC,
     ImageDecodeError,
+    crop,
     decode,
     preprocess,
     resize_and_crop,
@@ -185,3 +187,21 @@ def test_normalisation_follows_the_spec() -> None:
     tensor = preprocess(grey, EFFICIENTNET_LITE_SPEC)
     expected = (127 / 255 - 0.498) / 0.502
     np.testing.assert_allclose(tensor, np.full((3, 224, 224), expected), rtol=1e-5, atol=1e-5)
+
+
+def _crop_as_before(blob: bytes) -> bytes:
+    """The crop as `decode` made it before the in-place EXIF transpose: via a copy."""
+    image = Image.open(io.BytesIO(blob))
+    image.draft(None, (EFFICIENTNET_LITE_SPEC.resize_px,) * 2)
+    upright = ImageOps.exif_transpose(image)
+    return resize_and_crop(to_rgb(upright), EFFICIENTNET_LITE_SPEC).tobytes()
+
+
+def test_the_in_place_exif_transpose_gives_the_same_pixels() -> None:
+    """Same bytes in, so the same labels out, on photos with and without an orientation."""
+    blobs = [*photos(6, seed=3)]
+    blobs += [
+        with_orientation(pattern((300, 200)), fmt, o) for fmt in ("JPEG", "PNG") for o in (3, 6)
+    ]
+    for blob in blobs:
+        assert crop(blob, EFFICIENTNET_LITE_SPEC).tobytes() == _crop_as_before(blob)

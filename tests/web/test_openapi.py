@@ -37,6 +37,7 @@ EXPECTED_ERRORS = {
     ("get", "/v1/jobs/{job_id}"): {401, 404, 429, 503},
     ("get", "/v1/results/{request_id}"): {401, 404, 429, 503},
     ("get", "/v1/scaler"): {401, 404, 429, 503},
+    ("get", "/v1/models"): {401, 429, 503},
     ("get", "/readyz"): {401, 422, 429, 503},  # 401 and 429 only with deep=1
     ("get", "/healthz"): set(),
     ("get", "/metrics"): set(),

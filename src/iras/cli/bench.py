@@ -82,7 +82,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--batch-size", type=_positive, default=8, help="with --model-only (default: 8)"
     )
-    parser.add_argument("--model", dest="model_name", help="with --model-only (IRAS_MODEL_NAME)")
+    parser.add_argument(
+        "--model",
+        dest="model_name",
+        metavar="NAME|DIR|FILE.onnx",
+        help="with --model-only: built-in model name, model folder or .onnx file (IRAS_MODEL)",
+    )
     parser.add_argument(
         "--engine", dest="model_engine", help="with --model-only: onnx or torch (IRAS_MODEL_ENGINE)"
     )

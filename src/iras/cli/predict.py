@@ -41,7 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="IMAGE",
         help=f"image files, or directories whose {'/'.join(IMAGE_SUFFIXES)} files to classify",
     )
-    parser.add_argument("--model", dest="model_name", help="model name (IRAS_MODEL_NAME)")
+    parser.add_argument(
+        "--model",
+        dest="model_name",
+        metavar="NAME|DIR|FILE.onnx",
+        help="built-in model name, model folder or .onnx file with its card (IRAS_MODEL)",
+    )
     parser.add_argument("--engine", dest="model_engine", help="onnx or torch (IRAS_MODEL_ENGINE)")
     parser.add_argument(
         "--weights", dest="model_weights", type=Path, help="state dict file (IRAS_MODEL_WEIGHTS)"
@@ -53,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object per image (name, label, top, model; or name, error) "
+        help="print one JSON object per image (name, label, top, model, model_version; or "
+        "name, error) "
         "on stdout, errors included",
     )
     parser.set_defaults(run=run)
@@ -81,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     for chunk, outcomes in zip(chunks, classified, strict=True):
         for path, outcome in zip(chunk, outcomes, strict=True):
             failed |= isinstance(outcome, ImageError)
-            report(path.stem, outcome, classifier.name, as_json=args.json)
+            report(
+                path.stem, outcome, classifier.name, as_json=args.json, version=classifier.version
+            )
     return 1 if failed else 0
 
 
@@ -120,22 +128,28 @@ def classify_files(classifier: Classifier, paths: Sequence[Path], top_k: int) ->
     return outcomes
 
 
-def report(name: str, outcome: Outcome, model: str, *, as_json: bool) -> None:
+def report(name: str, outcome: Outcome, model: str, *, as_json: bool, version: str = "") -> None:
     """Print one image's outcome: `name:label` on stdout, or an error line on stderr."""
     if as_json:
-        print(json.dumps(as_dict(name, outcome, model)), flush=True)
+        print(json.dumps(as_dict(name, outcome, model, version)), flush=True)
     elif isinstance(outcome, ImageError):
         print(f"{name}: error: {outcome.reason}", file=sys.stderr, flush=True)
     else:
         print(f"{name}:{outcome.label}", flush=True)
 
 
-def as_dict(name: str, outcome: Outcome, model: str) -> dict[str, object]:
+def as_dict(name: str, outcome: Outcome, model: str, version: str = "") -> dict[str, object]:
     """The JSON shape of a result, as the service's results carry it."""
     if isinstance(outcome, ImageError):
-        return {"name": name, "error": outcome.reason, "model": model}
+        return {"name": name, "error": outcome.reason, "model": model, "model_version": version}
     top = [{"label": scored.label, "score": scored.score} for scored in outcome.top]
-    return {"name": name, "label": outcome.label, "top": top, "model": model}
+    return {
+        "name": name,
+        "label": outcome.label,
+        "top": top,
+        "model": model,
+        "model_version": version,
+    }
 
 
 def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from iras.cli.provision import provision_with_clients
+    from iras.infra.bake import prepare as prepare_model
     from iras.local_aws import dummy_credentials, embedded_aws
     from iras.runtime import freeze_startup_objects
     from iras.web import create_app
@@ -133,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             max_workers=args.max_workers,
         )
         asyncio.run(provision_with_clients(settings))
+        prepare_model(settings)  # the export and int8 file made once, not by each worker
         if settings.fleet == "asg":  # the group the scaler sizes, and its launch template
             from iras.cli.provision import provision_fleet
             from iras.scaler.controller import scaling_config

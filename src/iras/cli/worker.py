@@ -30,6 +30,7 @@ from iras.worker.instance import (
     terminate_instance,
 )
 from iras.worker.leader import LeaderProbe
+from iras.worker.model_record import publish_model
 from iras.worker.protection import ScaleInProtection, leave_group
 from iras.worker.worker import ExitReason, Worker
 
@@ -70,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--endpoint-url", help="AWS endpoint (IRAS_ENDPOINT_URL)")
-    parser.add_argument("--model", dest="model_name", help="model name (IRAS_MODEL_NAME)")
+    parser.add_argument(
+        "--model",
+        dest="model_name",
+        metavar="NAME|DIR|FILE.onnx",
+        help="built-in model name, model folder or .onnx file (IRAS_MODEL)",
+    )
     parser.add_argument("--engine", dest="model_engine", help="onnx or torch (IRAS_MODEL_ENGINE)")
     parser.add_argument(
         "--batch-size", type=int, help="most images per forward pass (IRAS_BATCH_SIZE)"
@@ -190,9 +196,14 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
         stopper = asyncio.create_task(_stop_when(gone, worker))
+        # For GET /v1/models, beside the first receives rather than before them.
+        recording = asyncio.create_task(
+            publish_model(aws.objects, settings.records_bucket, classifier), name="model-record"
+        )
         freeze_startup_objects()
         reason = await worker.run()
         stopper.cancel()
+        await recording
         if agent is not None:
             beating.cancel()
             await asyncio.gather(beating, return_exceptions=True)

@@ -31,6 +31,8 @@ def _variables(name: str, field: FieldInfo) -> str:
 def _default(field: FieldInfo) -> str:
     if field.default is None or field.default == ():
         return "unset"
+    if isinstance(field.default, tuple):  # a list setting, as it is written: a,b
+        return f"`{','.join(str(item) for item in field.default)}`"
     return f"`{field.default}`"
 
 

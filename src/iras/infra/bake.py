@@ -1,4 +1,5 @@
-"""`python -m iras.infra.bake`: put the model's ONNX export where workers look first, or fail.
+"""`python -m iras.infra.bake`: put the model's ONNX export (and its int8 file) where
+workers look first, or fail.
 
 A container image or AMI runs this once at build time, as the user that owns the
 installation, so that every worker started from it loads the export next to the weights
@@ -17,21 +18,70 @@ from pathlib import Path
 from iras.config import Settings
 from iras.config.loading import load_settings
 
+log = logging.getLogger(__name__)
+
 
 def bake(settings: Settings) -> Path:
-    """Export the configured model next to its weights; return the export's path."""
+    """Export a built-in model next to its weights, and its int8 file beside the export
+    (when `model_precision` is int8); return the export's path. A model of your own is
+    an ONNX file already: it is only loaded, which checks its card against its graph."""
     from iras.model import load_classifier, onnx_export
-    from iras.model.registry import default_weights
+    from iras.model.registry import default_weights, spec_of
+    from iras.model.repository import resolve_model
 
-    weights = settings.model_weights or default_weights(settings.model_name)
-    load_classifier(settings.model_name, weights, threads=1, engine="onnx")
-    export = onnx_export.cache_candidates(settings.model_name, weights)[0]
+    entry = resolve_model(settings.model_name, settings.model_weights)
+    if not entry.builtin:
+        load_classifier(settings.model_name, threads=1, engine="onnx")
+        assert entry.onnx is not None
+        return entry.onnx
+    name = entry.card.name
+    weights = settings.model_weights or default_weights(name)
+    load_classifier(name, weights, threads=1, engine="onnx", precision=settings.model_precision)
+    export = onnx_export.cache_candidates(name, weights)[0]
     if not export.is_file():
         raise SystemExit(
-            f"iras.infra.bake: no ONNX export at {export} after loading {settings.model_name}: "
+            f"iras.infra.bake: no ONNX export at {export} after loading {name}: "
             f"is {export.parent} writable by this user? (see the log above)"
         )
+    if settings.model_precision == "int8":
+        from iras.model import quantize
+
+        int8 = quantize.quantized_path(export, spec_of(name))
+        if not int8.is_file():
+            raise SystemExit(
+                f"iras.infra.bake: no int8 model at {int8} after loading {name} (see the log "
+                "above), or set IRAS_MODEL_PRECISION=fp32"
+            )
     return export
+
+
+def prepare(settings: Settings) -> None:
+    """Make the model's cached files (the export, the int8 file) if any is missing, once,
+    before local workers start: `iras serve --course` starts 15 at once. Loading finds
+    them in place, so when all are there this costs a digest of the weights, no load."""
+    from iras.model import load_classifier, onnx_export, quantize
+    from iras.model.registry import default_weights, spec_of
+    from iras.model.repository import resolve_model
+
+    entry = resolve_model(settings.model_name, settings.model_weights)
+    if not entry.builtin or settings.model_engine != "onnx":
+        return
+    name = entry.card.name
+    weights = settings.model_weights or default_weights(name)
+    export = onnx_export.find_cached(onnx_export.cache_candidates(name, weights))
+    int8_wanted = settings.model_precision == "int8"
+    if export is not None and not (
+        int8_wanted and quantize.find_quantized(export, spec_of(name)) is None
+    ):
+        return
+    log.info("preparing the model's files once, before the workers start (~10 s)")
+    load_classifier(
+        name,
+        weights,
+        threads=1,
+        precision=settings.model_precision,
+        providers=settings.execution_providers,
+    )
 
 
 def main() -> int:

@@ -1,7 +1,8 @@
-"""Image classification: bytes of images in, ImageNet labels out.
+"""Image classification: bytes of images in, the model's labels out.
 
-`load_classifier(name)` builds a `Classifier`; `Classifier.classify(blobs)` returns one
-`Prediction` or `ImageError` per image, in order.
+`load_classifier(name)` builds a `Classifier` for a built-in model or one of the model
+repository (a folder or `.onnx` file with its card and labels: `iras.model.repository`);
+`Classifier.classify(blobs)` returns one `Prediction` or `ImageError` per image, in order.
 
 The names below load on first use (PEP 562): the result types and errors are light, the
 classifier needs an inference engine (ONNX Runtime, or torch to export for it or run

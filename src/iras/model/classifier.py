@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
+from iras.model.card import ModelCard
 from iras.model.engine import Engine, Probabilities
 from iras.model.labels import imagenet_labels
 from iras.model.preprocess import ImageDecodeError, Pixels, PreprocessSpec, crop, to_pixels
@@ -43,11 +44,15 @@ class Classifier:
         *,
         decode_threads: int = 1,
         labels: Sequence[str] | None = None,
+        card: ModelCard | None = None,
     ) -> None:
         self.name = name
         self.engine = engine
         self.spec = spec
         self.labels: tuple[str, ...] = tuple(labels) if labels is not None else imagenet_labels()
+        # The model's card (`iras.model.card`): its version goes into every result.
+        self.card = card
+        self.version = card.version if card is not None else ""
         self._lock = threading.Lock()
         self._decode_pool = (
             ThreadPoolExecutor(decode_threads, thread_name_prefix="iras-decode")
@@ -56,7 +61,9 @@ class Classifier:
         )
 
     def __repr__(self) -> str:
-        return f"Classifier(name={self.name!r}, engine={self.engine.name!r})"
+        return (
+            f"Classifier(name={self.name!r}, version={self.version!r}, engine={self.engine.name!r})"
+        )
 
     def classify(self, blobs: Sequence[bytes], top_k: int = 5) -> list[Outcome]:
         """One outcome per blob, in order: a `Prediction` with `top_k` labels or an `ImageError`."""

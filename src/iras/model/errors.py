@@ -10,7 +10,7 @@ class ModelError(Exception):
 
 
 class UnknownModel(ModelError):
-    """`IRAS_MODEL_NAME` names no model IRAS knows."""
+    """`IRAS_MODEL` names neither a built-in model nor a model folder or file."""
 
 
 class ModelWeightsMissing(ModelError):

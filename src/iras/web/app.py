@@ -22,10 +22,11 @@ from iras.config import Settings
 from iras.web.access import Access
 from iras.web.body_limits import BodySizeLimit, body_limits
 from iras.web.errors import install_error_handlers
+from iras.web.fleet_models import FleetModels
 from iras.web.gateway import Gateway
 from iras.web.lookup import open_lookups
 from iras.web.metrics import GatewayMetrics, RequestMetrics
-from iras.web.routes import classify, course, jobs, ops, results
+from iras.web.routes import classify, course, jobs, models, ops, results
 from iras.web.upload_budget import UploadBudget
 
 #: The live page, package data of `iras` (`iras/static`), found the same way wherever
@@ -85,6 +86,7 @@ def create_app(
     install_error_handlers(app)
     app.state.access = Access.from_settings(settings)
     app.state.upload_budget = budget = UploadBudget(settings.upload_budget_bytes)
+    app.state.fleet_models = FleetModels()
     metrics.observe_upload_budget(budget.ledger)
     default_limit, route_limits = body_limits(settings)
     app.add_middleware(BodySizeLimit, default=default_limit, by_path=route_limits)
@@ -93,7 +95,7 @@ def create_app(
     # Before the page's mount at "/": a POST route there (the course's `POST /`) answers
     # POSTs only, and GET / still reaches the page.
     app.include_router(course.course_router(settings.course_route_fields))
-    for module in (classify, results, jobs, ops):
+    for module in (classify, results, jobs, models, ops):
         app.include_router(module.router)
     if static_dir is not None and static_dir.is_dir():
         app.mount("/", StaticFiles(directory=static_dir, html=True), name="static")

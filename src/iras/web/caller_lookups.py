@@ -19,6 +19,7 @@ from iras.web.access import charge_calls
 from iras.web.api_keys import may_see
 from iras.web.deps import RETRY_AFTER_S
 from iras.web.errors import ApiError
+from iras.web.fleet_models import FleetModels
 from iras.web.gateway import Gateway
 from iras.web.jobs import Job
 from iras.web.lookup import Lookups, Meter, ResultJson, find_job, find_result
@@ -80,6 +81,14 @@ async def lookup_result(
             lookups=lookups_of(connection),
             meter=meter,
         )
+
+
+async def lookup_models(connection: HTTPConnection, gateway: Gateway) -> list[ResultJson]:
+    """The fleet's model records (`iras.web.fleet_models`) for the caller of `connection`:
+    charged the S3 calls of a read it caused, nothing when the listing was fresh."""
+    fleet: FleetModels = connection.app.state.fleet_models
+    async with _charged(connection, gateway) as meter:
+        return await fleet.records(lookups_of(connection), meter)
 
 
 @asynccontextmanager

@@ -42,7 +42,9 @@ def json_answer(body: Mapping[str, Any]) -> JSONResponse:
 class Scored(BaseModel):
     """One label of the ranked top-k and the model's confidence in it."""
 
-    label: str = Field(description="An ImageNet class name, e.g. `goldfish`.")
+    label: str = Field(
+        description="One of the model's labels (ImageNet class names for the built-in models)."
+    )
     score: float = Field(
         description="The model's probability for this label, 0 to 1, rounded to 6 decimals."
     )
@@ -60,11 +62,24 @@ _TIMINGS = (
 )
 
 
+def _without_default(schema: dict[str, Any]) -> None:
+    """Drop a field's `default: null` from its schema: absent is not the same as null."""
+    schema.pop("default", None)
+
+
 class _ResultIds(BaseModel):
     request_id: str = Field(description="The id of the image's request, unique per image.")
     job_id: str = Field(description="The job the request belongs to (one upload call).")
     name: str = Field(description="The uploaded file's name, cleaned of folders and controls.")
     model: str = Field(description="The model that classified it, e.g. `efficientnet_lite0`.")
+    model_version: str | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "That model's version, from its card (`imagenet-1k` for a built-in model on its "
+            "own weights); absent from results of workers older than the field."
+        ),
+        json_schema_extra=_without_default,
+    )
     worker: str = Field(description="The worker (instance or process) that answered.")
 
 
@@ -88,11 +103,6 @@ class Result(RootModel[ClassifiedResult | FailedResult]):
 
 
 # --- jobs ---------------------------------------------------------------------
-
-
-def _without_default(schema: dict[str, Any]) -> None:
-    """Drop a field's `default: null` from its schema: absent is not the same as null."""
-    schema.pop("default", None)
 
 
 class RequestState(BaseModel):
@@ -128,6 +138,49 @@ class Job(BaseModel):
     done: int = Field(description="Images that have their result.")
     requests: list[RequestState] = Field(description="One per image, in the order uploaded.")
     links: JobLinks = Field(description="The URLs to poll the job and to stream its results.")
+
+
+# --- models -------------------------------------------------------------------
+
+
+class ModelInput(BaseModel):
+    """What a model's graph takes: IRAS resizes, crops and lays out each image so."""
+
+    layout: Literal["NHWC", "NCHW"] = Field(description="Axis order of the graph's input.")
+    dtype: Literal["uint8", "float32"] = Field(
+        description="`uint8` pixels, or `float32` on 0-1 pixels (normalised as its card says)."
+    )
+    size: int = Field(description="The square crop's side, in pixels.")
+
+
+class ServedModel(BaseModel):
+    """One model version, as its card describes it."""
+
+    name: str = Field(description="The model's name, as results carry it in `model`.")
+    version: str = Field(description="Its version, as results carry it in `model_version`.")
+    labels: int = Field(description="How many labels (classes) it tells apart.")
+    output: Literal["logits", "probabilities"] = Field(
+        description="What its graph gives; results always carry probabilities."
+    )
+    input: ModelInput = Field(description="What its graph takes.")
+    sources: list[Literal["workers", "gateway"]] = Field(
+        description=(
+            "Where it was seen: `workers` (a worker recorded it when it started; records "
+            "stay after the workers are gone) and `gateway` (this gateway's IRAS_MODEL, when "
+            "that is a built-in model)."
+        )
+    )
+    seen_at: float | SkipJsonSchema[None] = Field(
+        None,
+        description="When a worker last started with it (Unix seconds); absent if none has.",
+        json_schema_extra=_without_default,
+    )
+
+
+class ModelList(BaseModel):
+    """The models the fleet serves, by name then version."""
+
+    models: list[ServedModel] = Field(description="One per model name and version.")
 
 
 # --- errors -------------------------------------------------------------------

@@ -39,6 +39,7 @@ def make_result(
     model: str,
     worker: str,
     timings: dict[str, float],
+    model_version: str = "",
 ) -> Result:
     """The result that answers `request` with `outcome`."""
     if isinstance(outcome, ImageError):
@@ -51,6 +52,7 @@ def make_result(
         job_id=request.job_id,
         name=request.name,
         model=model,
+        model_version=model_version,
         worker=worker,
         label=label,
         top=top,
@@ -72,12 +74,20 @@ def answer_batch(
     model: str,
     worker: str,
     batch_timings: dict[str, float],
+    model_version: str = "",
 ) -> list[Outgoing]:
     """Pair each classified message with its result."""
     outgoing = []
     for (received, _), outcome in zip(images, outcomes, strict=True):
         assert received.request is not None
         timings = {"queue_ms": round(queue_wait_ms(received), 1), **batch_timings}
-        result = make_result(received.request, outcome, model=model, worker=worker, timings=timings)
+        result = make_result(
+            received.request,
+            outcome,
+            model=model,
+            model_version=model_version,
+            worker=worker,
+            timings=timings,
+        )
         outgoing.append(Outgoing(received, result))
     return outgoing

@@ -95,6 +95,8 @@ class Worker:
         self._protection = protection
         self._aws = aws
         self._classifier = classifier
+        # Results carry the model's version (its card's); a classifier with none says "".
+        self._model_version: str = getattr(classifier, "version", "")
         self._queue_url = request_queue_url
         self.name = name
         self._burst = burst
@@ -282,6 +284,7 @@ class Worker:
             batch.images,
             outcomes,
             model=self._classifier.name,
+            model_version=self._model_version,
             worker=self.name,
             batch_timings=timings,
         )
@@ -410,7 +413,12 @@ class Worker:
             Outgoing(
                 received,
                 make_result(
-                    request, error, model=self._classifier.name, worker=self.name, timings={}
+                    request,
+                    error,
+                    model=self._classifier.name,
+                    model_version=self._model_version,
+                    worker=self.name,
+                    timings={},
                 ),
             )
             for received, request, error in errors
