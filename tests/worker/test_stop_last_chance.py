@@ -1,6 +1,6 @@
-"""A stopping worker and the dead-letter queue: what it holds on its last receive it
-classifies, and what it hands back a second time waits for the other stopping workers'
-polls to end, so a scale-in never dead-letters a request that was never tried."""
+"""A stopping worker and the dead-letter queue: what it holds that was received before
+(handed back by another stopping worker) it classifies instead of handing it back again,
+so a scale-in never dead-letters a request that was never tried."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from iras.config import Settings
 from iras.infra.provision import Resources
 from iras.model import Classifier
 from iras.worker.receiving import Received
-from iras.worker.worker import ExitReason, hand_back_delay_s, split_last_chance
+from iras.worker.worker import ExitReason, split_last_chance
 from tests.support import collect_results, image_bytes, queue_counts, submit
 from tests.worker.test_worker import SlowClassifier, make_worker
 
@@ -23,15 +23,13 @@ def received(receive_count: int) -> Received:
     return Received(f"h{receive_count}", "m", None, None, receive_count, 0.0)
 
 
-def test_messages_on_their_last_receive_are_kept_the_others_handed_back() -> None:
+def test_messages_received_before_are_kept_the_first_timers_handed_back() -> None:
     messages = [received(n) for n in (1, 2, 3, 4)]
-    last, others = split_last_chance(messages, max_receive_count=3)
-    assert [m.receive_count for m in last] == [3, 4]
-    assert [m.receive_count for m in others] == [1, 2]
-
-
-def test_a_second_hand_back_outlasts_every_long_poll_in_flight() -> None:
-    assert hand_back_delay_s(5) > 5 and hand_back_delay_s(20) > 20
+    kept, handed_back = split_last_chance(messages, max_receive_count=3)
+    assert [m.receive_count for m in kept] == [2, 3, 4]
+    assert [m.receive_count for m in handed_back] == [1]
+    # With one receive allowed, every message is on its last: all kept.
+    assert split_last_chance([received(1)], max_receive_count=1)[1] == []
 
 
 async def receive_each_twice(aws: AwsClients, queue_url: str, count: int) -> None:
@@ -79,6 +77,6 @@ async def test_a_stopping_worker_classifies_what_is_on_its_last_receive(
     answered = first + await collect_results(aws, reply_queue, count - len(first), timeout_s=30)
 
     assert sorted(r.request_id for r in answered) == sorted(r.request_id for r in requests)
-    assert "on their last receive before stopping" in caplog.text
+    assert "received before, before stopping" in caplog.text
     assert await queue_counts(aws, resources.request_queue_url) == (0, 0)
     assert await queue_counts(aws, resources.dead_letter_queue_url) == (0, 0)

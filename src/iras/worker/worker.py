@@ -41,7 +41,7 @@ from iras.worker.leader import LeaderProbe
 from iras.worker.protection import ScaleInProtection
 from iras.worker.publishing import Outgoing, Publisher
 from iras.worker.receiving import Received, receive_until
-from iras.worker.stopping import RECEIVE_MARGIN_S, Deadline, finish_or_cancel
+from iras.worker.stopping import Deadline, finish_or_cancel
 from iras.worker.throughput import Throughput
 
 log = logging.getLogger(__name__)
@@ -471,7 +471,7 @@ class Worker:
         unstarted += self._inbox.drain() + self._take_ready()
         last_chance, handed_back = split_last_chance(unstarted, self._settings.max_receive_count)
         self._spawn_hand_back(handed_back)
-        if last_chance:  # classified here, with the batches in hand: handed back, they die
+        if last_chance:  # classified here, with the batches in hand (`split_last_chance`)
             await self._queue_final_batches(last_chance, deadline)
         self._ready_batches.put_nowait(None)  # the runner ends after the batches in hand
         await finish_or_cancel(self._hand_back_tasks, deadline.hand_back_s())
@@ -506,7 +506,7 @@ class Worker:
                     self._ready_batches.put_nowait(batch)
                     await self._held_batches_cap.acquire()  # the runner releases it per batch
 
-        log.info("classifying %d requests on their last receive before stopping", len(messages))
+        log.info("classifying %d requests received before, before stopping", len(messages))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline.remaining_s()):
                 await download_all()
@@ -518,17 +518,10 @@ class Worker:
             _spawn_into(self._hand_back_tasks, self._hand_back(messages))
 
     async def _hand_back(self, messages: Sequence[Received]) -> None:
-        """Make unstarted messages visible again, for another worker to take: at once if
-        this was their first receive, else once every stopping worker's long poll is over
-        (`hand_back_delay_s`)."""
-        delay_s = hand_back_delay_s(self._settings.receive_wait_s)
-        by_delay: dict[int, list[str]] = {}
-        for message in messages:
-            wait_s = 0 if message.receive_count <= 1 else delay_s
-            by_delay.setdefault(wait_s, []).append(message.receipt_handle)
-        for wait_s, handles in by_delay.items():
-            with contextlib.suppress(*AWS_ERRORS):  # they come back after their timeout instead
-                await self._aws.messages.change_visibility_batch(self._queue_url, handles, wait_s)
+        """Make unstarted messages visible again at once, for another worker to take."""
+        handles = [message.receipt_handle for message in messages]
+        with contextlib.suppress(*AWS_ERRORS):  # they come back after their timeout instead
+            await self._aws.messages.change_visibility_batch(self._queue_url, handles, 0)
         self._forget(messages)
         log.info("handed back %d unstarted messages", len(messages))
 
@@ -536,26 +529,22 @@ class Worker:
 def split_last_chance(
     messages: Sequence[Received], max_receive_count: int
 ) -> tuple[list[Received], list[Received]]:
-    """Of the messages a stopping worker did not start, those on their last receive (SQS
-    moves a message received `max_receive_count` times to the dead-letter queue at its
-    next receive: handed back, it would never be classified), and the others.
+    """Of the messages a stopping worker did not start, those it classifies before it
+    exits (received before: handed back by another stopping worker, or after a failure),
+    and those it hands back (their first receive).
 
-    Why a message reaches its last receive without ever failing: a scale-in stops several
-    workers at once, each one's long polls in flight still take messages (a burst that
-    comes just then), and each stopping worker hands them back, to be taken by another
-    stopping worker's poll. Measured before this: 141 hand-backs of 100 requests in one
-    burst after a scale-in to 0, and 44 of them dead-lettered, their uploads 504s.
+    Why: a scale-in stops several workers at once, their long polls in flight still take
+    messages (a burst that comes just then), and each stopping worker hands them back,
+    to be taken by another stopping worker's poll, again and again. SQS moves a message
+    received `max_receive_count` times to the dead-letter queue at its next receive.
+    Measured before this: 141 hand-backs of 100 requests in one burst after a scale-in
+    to 0, and 44 of them dead-lettered untried, their uploads 504s. Classifying what
+    comes a second time ends every such chain at two receives, with no wait; handing
+    it back later instead cost a trickle image 5 s.
     """
-    last = [m for m in messages if m.receive_count >= max_receive_count]
-    return last, [m for m in messages if m.receive_count < max_receive_count]
-
-
-def hand_back_delay_s(receive_wait_s: int) -> int:
-    """How long a message handed back a second time stays hidden: past any long poll of a
-    worker stopping now (a stopping worker starts none; those in flight end within
-    `receive_wait_s`), so that only a worker that is not stopping takes it, and one
-    scale-in costs a message at most one receive more."""
-    return receive_wait_s + int(RECEIVE_MARGIN_S) + 1
+    threshold = min(2, max_receive_count)
+    kept = [m for m in messages if m.receive_count >= threshold]
+    return kept, [m for m in messages if m.receive_count < threshold]
 
 
 def _spawn_into(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
