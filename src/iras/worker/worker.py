@@ -11,8 +11,9 @@ further, for messages a worker holds are hidden from the rest of the fleet. The 
 
 Stopping (`stop()`, SIGTERM) follows arq's order, all of it within one deadline taken as
 the stop begins, `shutdown_grace_s` later (`iras.worker.stopping`): stop pulling, hand
-back what was not started (visibility 0, so another worker takes it at once), let the
-batches in hand finish and publish in what remains, then cancel what is left. A worker
+back what was not started (visibility 0, so another worker takes it at once) unless it
+was received before (`split_last_chance`: classified here instead, with the batches in
+hand), let those finish and publish in what remains, then cancel what is left. A worker
 with nothing to do for `idle_exit_s` stops the same way, by itself; so does a worker in
 burst mode once the queue is empty and it has nothing in hand.
 """
