@@ -11,13 +11,16 @@ from rich.console import Console
 from iras.bench.labels import Accuracy
 from iras.bench.report import BenchReport, Outcome, fleet_during, fleet_summary, render
 
+#: A result's timings: 100 ms queued, 50 downloading, 40 decoding, 210 in the forward pass.
+TIMINGS = {"queue_ms": 100.0, "download_ms": 50.0, "decode_ms": 40.0, "inference_ms": 210.0}
+
 
 def outcomes() -> list[Outcome]:
     return [
-        Outcome("a.jpg", done_s=0.5, latency_s=0.5, label="tench"),
-        Outcome("b.jpg", done_s=1.0, latency_s=0.9, label="goldfish"),
-        Outcome("c.txt", done_s=1.1, latency_s=0.1, error="not an image"),
-        Outcome("d.jpg", done_s=2.0, latency_s=1.3, label="tench"),
+        Outcome("a.jpg", done_s=0.5, latency_s=0.5, label="tench", timings=TIMINGS),
+        Outcome("b.jpg", done_s=1.0, latency_s=0.9, label="goldfish", timings=TIMINGS),
+        Outcome("c.txt", done_s=1.1, latency_s=0.1, error="not an image", timings=TIMINGS),
+        Outcome("d.jpg", done_s=2.0, latency_s=1.3, label="tench"),  # answered without timings
     ]
 
 
@@ -55,6 +58,26 @@ def test_json_shape() -> None:
     assert figures["accuracy"] == {"top1": 2 / 3, "correct": 2, "labelled": 3}
     assert figures["cpu_s"]["aws"] == 0.4
     assert figures["fleet"] is None
+    # a.jpg and b.jpg split (the failure is no answer, d.jpg has no timings): rest is
+    # 500 - 400 = 100 and 900 - 400 = 500 ms, of 1400 ms end to end in all.
+    assert list(figures["stages"]) == ["queue", "download", "decode", "inference", "rest"]
+    assert figures["stages"]["rest"] == {
+        "p50_ms": 300.0, "p95_ms": 480.0, "mean_ms": 300.0, "share": round(600 / 1400, 3),
+    }  # fmt: skip
+    assert figures["stages"]["inference"]["share"] == 0.3  # 420 of 1400
+    assert figures["stage_counts"] == {
+        "split": 2, "clamped": 0, "without_timings": 1, "decode_in_inference": 0,
+    }  # fmt: skip
+
+
+def test_no_timings_no_stages() -> None:
+    report = BenchReport(
+        mode="service", target="http://127.0.0.1:8000", wall_s=1.0,
+        outcomes=[Outcome("a.jpg", done_s=0.5, latency_s=0.5, label="tench")],
+    )  # fmt: skip
+    figures = report.to_json()
+    assert (figures["stages"], figures["stage_counts"]) == (None, None)
+    assert "stage" not in table_text(report)
 
 
 def test_model_report_has_no_iras_roles() -> None:
@@ -65,11 +88,15 @@ def test_model_report_has_no_iras_roles() -> None:
     assert report.cpu_s_per_image() == {"model": 0.2, "total": 0.2}
 
 
-def test_table_shows_every_figure() -> None:
+def table_text(report: BenchReport) -> str:
     console = Console(file=io.StringIO(), width=120, color_system=None)
     with console.capture() as capture:
-        console.print(render(service_report()))
-    text = capture.get()
+        console.print(render(report))
+    return capture.get()
+
+
+def test_table_shows_every_figure() -> None:
+    text = table_text(service_report())
     for expected in (
         "1.5 images/s",
         "p50 700 ms",
@@ -78,6 +105,12 @@ def test_table_shows_every_figure() -> None:
         "150.0 ms",
         "CPU/image iras",
         "0.667 (2/3 labelled)",
+        "stage queue",
+        "p50 100 ms, p95 100 ms, 14% of the mean",  # 200 of 1400 ms
+        "stage rest",
+        "p50 300 ms, p95 480 ms, 43% of the mean",
+        "2 answers split by their timings, mean end to end 700 ms",
+        "1 without timings left out",
     ):
         assert expected in text
     assert "CPU/image other" not in text  # a role that spent nothing is left out

@@ -56,16 +56,19 @@ async def test_against_a_gateway_with_labels_and_plot(
     assert figures["cpu_s"] is None  # not its process, and no --pid
     assert figures["fleet"] is None  # this gateway runs without the autoscaler
     assert any("GET /v1/scaler answered 404" in note for note in figures["notes"])
+    assert figures["stages"] is None  # the course's answers carry no timings
+    assert any("/upload answers carry no timings" in note for note in figures["notes"])
     assert chart.read_bytes().startswith(b"\x89PNG")
 
 
-async def test_v1_endpoint_and_cpu_of_a_given_pid(
-    service: Service, images: Path, iras: Iras
+async def test_v1_endpoint_cpu_of_a_given_pid_and_stages(
+    service: Service, images: Path, iras: Iras, tmp_path: Path
 ) -> None:
     # The gateway and its worker run in this very process: it is the tree to measure.
+    chart = tmp_path / "stages.png"
     ran = await iras(
         "bench", "--url", service.url, "--images", str(images), "--endpoint", "v1",
-        "--concurrency", "2", "--pid", str(os.getpid()), "--json",
+        "--concurrency", "2", "--pid", str(os.getpid()), "--plot", str(chart), "--json",
     )  # fmt: skip
     assert ran.code == 0, ran.err
     figures = json.loads(ran.out)
@@ -74,6 +77,27 @@ async def test_v1_endpoint_and_cpu_of_a_given_pid(
     assert figures["cpu_s"]["gateway"] > 0
     assert figures["cpu_s_per_image"]["iras"] > 0
     assert figures["accuracy"] is None
+    check_stages(figures, 3)
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+def check_stages(figures: dict[str, Any], count: int) -> None:
+    """Every answer split into stages that add up to its end-to-end latency."""
+    stages, counts = figures["stages"], figures["stage_counts"]
+    assert counts["split"] == count and counts["without_timings"] == 0
+    assert {"queue", "download", "inference", "rest"} <= set(stages)  # decode: newer workers
+    assert set(stages) <= {"queue", "download", "decode", "inference", "rest"}
+    for stage in stages.values():
+        assert 0 <= stage["p50_ms"] <= stage["p95_ms"] and 0 <= stage["share"] <= 1
+    assert stages["inference"]["p50_ms"] > 0 and stages["queue"]["p50_ms"] > 0
+    assert counts["decode_in_inference"] in (0, count)  # one worker: all or none
+    shares = sum(stage["share"] for stage in stages.values())
+    means_ms = sum(stage["mean_ms"] for stage in stages.values())
+    if counts["clamped"]:  # a rest clamped to 0 adds time no latency had
+        assert shares > 1 and means_ms > figures["latency_ms"]["mean"]
+    else:  # each figure is rounded: shares to 0.001, milliseconds to 0.1
+        assert shares == pytest.approx(1.0, abs=0.005)
+        assert means_ms == pytest.approx(figures["latency_ms"]["mean"], abs=0.5)
 
 
 async def test_the_bare_model(

@@ -3,9 +3,10 @@
 `concurrency` senders share one iterator over the images, so exactly that many requests
 are in flight until the last ones (a closed loop, as the course's workload generator and
 most users behave). Each request's latency is measured from just before it is sent to
-its answer. While they run, the serve process tree's CPU is sampled every
-`CPU_PERIOD_S` (see `procstat` for why not only before and after); `/v1/scaler`'s
-timeline is read once at the end (it keeps ten minutes).
+its answer, and kept with the result's timings when the answer carries them. While they
+run, the serve process tree's CPU is sampled every `CPU_PERIOD_S` (see `procstat` for why
+not only before and after); `/v1/scaler`'s timeline is read once at the end (it keeps
+ten minutes).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ async def send_all(
             answer = await send(http, name, blob)
             done = time.perf_counter()
             outcomes[position] = Outcome(
-                name, done - started, done - sent, answer.label, answer.error
+                name, done - started, done - sent, answer.label, answer.error, answer.timings
             )
             if bar is not None:
                 bar.advance(failed=not answer.ok)

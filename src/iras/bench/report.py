@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.table import Table
 
 from iras.bench.labels import Accuracy
+from iras.bench.stages import REST, REST_MEANING, Breakdown, breakdown, split
 from iras.bench.stats import LatencySummary, summarize
 
 #: Roles whose CPU IRAS itself costs (the embedded AWS stands in for AWS's own services).
@@ -20,13 +21,15 @@ ERROR_SAMPLES = 5
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One image's trip: when it finished (seconds since the run began), how long it
-    took, and its label or the reason it failed."""
+    took, its label or the reason it failed, and the result's `timings` when the answer
+    carried them (`/v1/classify` does, the course's `/upload` does not)."""
 
     name: str
     done_s: float
     latency_s: float
     label: str | None = None
     error: str | None = None
+    timings: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,12 @@ class BenchReport:
     def latency(self) -> LatencySummary | None:
         return summarize(outcome.latency_s * 1000 for outcome in self.outcomes)
 
+    @property
+    def stages(self) -> Breakdown | None:
+        """Where the answered images' time went, from their results' timings."""
+        answered = (o for o in self.outcomes if o.error is None)
+        return breakdown(split(o.latency_s * 1000, o.timings) for o in answered)
+
     def cpu_s_per_image(self) -> dict[str, float] | None:
         """CPU seconds per image sent, by role, plus `iras` (gateway and workers, the
         embedded AWS left out) and `total`."""
@@ -83,6 +92,7 @@ class BenchReport:
     def to_json(self) -> dict[str, Any]:
         latency = self.latency
         accuracy = self.accuracy
+        stages = self.stages
         return {
             "mode": self.mode,
             "target": self.target,
@@ -105,6 +115,8 @@ class BenchReport:
                 "max": round(latency.max_ms, 1),
                 "mean": round(latency.mean_ms, 1),
             },
+            "stages": None if stages is None else stages.to_json(),
+            "stage_counts": None if stages is None else stages.counts_json(),
             "cpu_s": _rounded(self.cpu_s, 3),
             "cpu_s_per_image": _rounded(self.cpu_s_per_image(), 5),
             "accuracy": None
@@ -153,6 +165,8 @@ def render(report: BenchReport) -> Table:
             f"p99 {latency.p99_ms:.0f} ms (min {latency.min_ms:.0f}, max {latency.max_ms:.0f})",
         )
     table.add_row("errors", _errors_text(report))
+    for figure, value in stage_rows(report.stages):
+        table.add_row(figure, value)
     per_image = report.cpu_s_per_image()
     if per_image is not None:
         for role, seconds in per_image.items():
@@ -172,6 +186,33 @@ def render(report: BenchReport) -> Table:
     for note in report.notes:
         table.add_row("note", note)
     return table
+
+
+def stage_rows(stages: Breakdown | None) -> list[tuple[str, str]]:
+    """Table rows of the latency breakdown: one per stage, then what the split covers."""
+    if stages is None:
+        return []
+    rows = [
+        (
+            f"stage {stage}",
+            f"p50 {figures.p50_ms:.0f} ms, p95 {figures.p95_ms:.0f} ms, "
+            f"{figures.share:.0%} of the mean",
+        )
+        for stage, figures in stages.stages.items()
+    ]
+    covered = (
+        f"{stages.end_to_end.count} answers split by their timings, mean end to end "
+        f"{stages.end_to_end.mean_ms:.0f} ms; {REST} is {REST_MEANING}"
+    )
+    for count, what in (
+        (stages.without_timings, "without timings left out"),
+        (stages.clamped, f"with {REST} clamped to 0 (stages over end to end)"),
+        (stages.decode_in_inference, "from workers that decode inside inference"),
+    ):
+        if count:
+            covered += f"; {count} {what}"
+    rows.append(("stages", covered))
+    return rows
 
 
 def _errors_text(report: BenchReport) -> str:

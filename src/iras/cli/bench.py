@@ -3,10 +3,12 @@
 Three targets for the same images: a running gateway (`--url`), a gateway this command
 starts and stops itself (no `--url`: `iras serve` on free ports), or the bare model in
 this process (`--model-only`, the reference). It reports throughput, latency p50/p95/p99,
-errors, CPU per image by process role when it can see the processes (its own `iras
-serve`, or `--pid` of one), top-1 against `--labels`, and with `--plot` draws latency
-and the fleet over time. Exit codes: 0 no request failed, 1 some did, 2 the run could not
-be made (bad arguments, gateway unreachable, service or model failed to start).
+where that latency goes by stage (queue, download, decode, inference, rest: from the
+results' timings, so with `--endpoint v1` only), errors, CPU per image by process role
+when it can see the processes (its own `iras serve`, or `--pid` of one), top-1 against
+`--labels`, and with `--plot` draws latency, its stages and the fleet over time. Exit
+codes: 0 no request failed, 1 some did, 2 the run could not be made (bad arguments,
+gateway unreachable, service or model failed to start).
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--timeout", type=float, default=300.0, help="seconds per request (default: 300)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw latency and fleet")
+    parser.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="draw latency, its stages and the fleet"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -143,7 +147,7 @@ def measure(args: argparse.Namespace) -> BenchReport:
     if args.plot:
         from iras.bench.plot import draw
 
-        draw(args.plot, report.outcomes, timeline, started_t, _title(report))
+        draw(args.plot, report.outcomes, timeline, started_t, _title(report), report.stages)
         print(f"iras bench: chart written to {args.plot}", file=sys.stderr)
     return report
 
@@ -174,6 +178,8 @@ def _bench_service(
         notes.append("CPU not measured: give --pid of the serve process, or leave out --url")
     elif not run.cpu_s.get("aws"):
         notes.append("no AWS process in the tree: an embedded AWS in the gateway counts as gateway")
+    if args.endpoint == "upload":
+        notes.append("no latency by stage: /upload answers carry no timings (--endpoint v1 do)")
     report = BenchReport(
         mode="service",
         target=url,

@@ -15,7 +15,7 @@ request, aiohttp's under 0.5 ms: CPU the bench would otherwise take from the ser
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,9 @@ class Answer:
     worker: str | None = None
     #: The HTTP status of a refused request, for retrying 503s; None otherwise.
     status: int | None = None
+    #: The result's `timings` (where its time went, `iras bench`'s stages); None when the
+    #: answer carried none (the course's plain-text answer, an error).
+    timings: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -137,8 +140,12 @@ async def _post_file(
 def answer_from_result(name: str, result: dict[str, Any], request_id: str | None) -> Answer:
     """An `Answer` from the contract's result JSON (`label` and `top`, or `error`)."""
     worker = result.get("worker")
+    timings = result.get("timings")
+    timings = timings if isinstance(timings, dict) else None
     if "error" in result:
-        return Answer(name, error=str(result["error"]), request_id=request_id, worker=worker)
+        return Answer(
+            name, error=str(result["error"]), request_id=request_id, worker=worker, timings=timings
+        )
     top = tuple((str(t["label"]), float(t["score"])) for t in result.get("top", []))
     return Answer(
         name,
@@ -147,6 +154,7 @@ def answer_from_result(name: str, result: dict[str, Any], request_id: str | None
         top=top,
         request_id=request_id,
         worker=worker,
+        timings=timings,
     )
 
 
