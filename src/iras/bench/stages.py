@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from iras.bench.stats import percentile
+from iras.bench.stats import summarize
 
 #: The stages in pipeline order, each with the timing key that measures it (`rest` has none).
 MEASURED_STAGES = (
@@ -138,11 +138,13 @@ def breakdown(splits: Iterable[Split | None]) -> Breakdown | None:
 
 
 def _figures(values_ms: Sequence[float], total_ms: float) -> StageFigures:
-    ordered = sorted(values_ms)
+    """A stage's figures: the bench's own latency summary of it, and its share."""
+    summary = summarize(values_ms)
+    assert summary is not None, "a stage is figured only when some image had it"
     return StageFigures(
-        count=len(ordered),
-        p50_ms=percentile(ordered, 50),
-        p95_ms=percentile(ordered, 95),
-        mean_ms=sum(ordered) / len(ordered),
-        share=sum(ordered) / total_ms if total_ms > 0 else 0.0,
+        count=summary.count,
+        p50_ms=summary.p50_ms,
+        p95_ms=summary.p95_ms,
+        mean_ms=summary.mean_ms,
+        share=sum(values_ms) / total_ms if total_ms > 0 else 0.0,
     )
