@@ -116,15 +116,18 @@ def main() -> None:
     if args.json:
         print(json.dumps(rounds, indent=2))
         return
-    for key, name in (
-        ("throughput_ratio", "throughput"),
-        ("cpu_ratio", "CPU"),
-        ("latency_overhead_ms", "latency"),
-    ):
+    print_medians(
+        rounds,
+        {"throughput_ratio": "throughput", "cpu_ratio": "CPU", "latency_overhead_ms": "latency"},
+    )
+
+
+def print_medians(rounds: list[dict[str, Any]], names: dict[str, str], digits: int = 2) -> None:
+    """One line per figure (`names`: key -> what to call it): its median and range."""
+    for key, name in names.items():
         values = [figures[key] for figures in rounds]
-        print(
-            f"{name}: median {statistics.median(values):.2f}, {min(values):.2f}-{max(values):.2f}"
-        )
+        low, median, high = min(values), statistics.median(values), max(values)
+        print(f"{name}: median {median:.{digits}f}, {low:.{digits}f}-{high:.{digits}f}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,10 @@ def test_an_iras_command_without_its_extra_says_which_to_install(
     assert (result.returncode, result.stderr.strip()) == (2, line)
 
 
-def test_a_worker_without_its_extra_logs_one_line_and_exits_1(tmp_path: Path) -> None:
+def test_a_worker_without_its_extra_logs_one_line_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IRAS_LOG_FORMAT", "text")  # a pipe's default is JSON
     # Nothing listens on port 9: the worker must stop before it asks AWS anything.
     command = python("iras.worker", "--endpoint-url", "http://127.0.0.1:9", "--idle-exit-s", "1")
     result = run_without(extras.MODULES["local"], command, tmp_path)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from iras.aws import AwsClients, QueueDepth
+from iras.aws import AwsClients, QueueDepth, QueueMessage
 from iras.aws.queues import chunked
+from iras.aws.types import OutboundMessage
 from iras.infra.provision import Resources
 
 
@@ -50,3 +51,25 @@ async def test_failed_entries_are_reported_by_index(aws: AwsClients, resources: 
     bad = [f"not-a-handle-{i}" for i in range(14)]
     many = [*bad[:11], good, *bad[11:]]  # two calls: indexes count across them
     assert await aws.messages.delete_batch(url, many) == [*range(11), *range(12, 15)]
+
+
+@pytest.mark.both_aws_clients
+async def test_message_attributes_travel_only_when_sent_and_asked_for(
+    aws: AwsClients, resources: Resources
+) -> None:
+    url = resources.request_queue_url
+    carried = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01", "tracestate": "v=1"}
+    sent = [OutboundMessage("with", carried), "plain", OutboundMessage("empty", {})]
+    assert await aws.messages.send_batch(url, sent) == []
+    received = []
+    while len(received) < 3:
+        received += await aws.messages.receive(
+            url, max_messages=10, attribute_names=["traceparent", "tracestate"]
+        )
+    by_body = {message.body: message.attributes for message in received}
+    assert by_body == {"with": carried, "plain": {}, "empty": {}}
+    await aws.messages.change_visibility_batch(url, [m.receipt_handle for m in received], 0)
+    unasked: list[QueueMessage] = []
+    while len(unasked) < 3:  # a receive that names none brings none
+        unasked += await aws.messages.receive(url, max_messages=10)
+    assert all(message.attributes == {} for message in unasked)

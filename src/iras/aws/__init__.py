@@ -13,13 +13,21 @@ and their two implementations, what failures look like, and retrying while AWS i
 """
 
 from iras.aws.clients import AwsClients, open_clients
-from iras.aws.types import BotocoreClient, MessageQueue, ObjectStore, QueueDepth, QueueMessage
+from iras.aws.types import (
+    BotocoreClient,
+    MessageQueue,
+    ObjectStore,
+    OutboundMessage,
+    QueueDepth,
+    QueueMessage,
+)
 
 __all__ = [
     "AwsClients",
     "BotocoreClient",
     "MessageQueue",
     "ObjectStore",
+    "OutboundMessage",
     "QueueDepth",
     "QueueMessage",
     "open_clients",

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from botocore import xform_name
 
-from iras.aws.types import QueueDepth, QueueMessage
+from iras.aws.types import OutboundMessage, QueueDepth, QueueMessage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,30 @@ def chunked(items: Sequence[T], size: int = SQS_BATCH_LIMIT) -> Iterator[Sequenc
         yield items[start : start + size]
 
 
+def send_entry(message: str | OutboundMessage) -> dict[str, Any]:
+    """A SendMessageBatch entry (without its Id): a body, and its attributes if any."""
+    if isinstance(message, str):
+        return {"MessageBody": message}
+    entry: dict[str, Any] = {"MessageBody": message.body}
+    if message.attributes:
+        entry["MessageAttributes"] = {
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in message.attributes.items()
+        }
+    return entry
+
+
+def string_attributes(raw: dict[str, Any] | None) -> dict[str, str]:
+    """A received message's String attributes, by name (others are IRAS's none)."""
+    if not raw:
+        return {}
+    return {
+        name: value["StringValue"]
+        for name, value in raw.items()
+        if isinstance(value, dict) and isinstance(value.get("StringValue"), str)
+    }
+
+
 class SqsCalls(abc.ABC):
     """A `MessageQueue` made of SQS calls; subclasses make each call (`_request`)."""
 
@@ -50,8 +74,10 @@ class SqsCalls(abc.ABC):
         """Make one SQS call (`operation` as SQS names it: "ReceiveMessage") with `params`;
         return its result. Both in the JSON shapes SQS and botocore share."""
 
-    async def send_batch(self, queue_url: str, bodies: Sequence[str]) -> list[int]:
-        entries = [{"MessageBody": body} for body in bodies]
+    async def send_batch(
+        self, queue_url: str, bodies: Sequence[str | OutboundMessage]
+    ) -> list[int]:
+        entries = [send_entry(body) for body in bodies]
         return await self._batched("SendMessageBatch", queue_url, entries)
 
     async def receive(
@@ -61,12 +87,15 @@ class SqsCalls(abc.ABC):
         max_messages: int = 10,
         wait_s: int | None = None,
         visibility_timeout_s: int | None = None,
+        attribute_names: Sequence[str] = (),
     ) -> list[QueueMessage]:
         params: dict[str, Any] = {
             "QueueUrl": queue_url,
             "MaxNumberOfMessages": max_messages,
             "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
         }
+        if attribute_names:
+            params["MessageAttributeNames"] = list(attribute_names)
         if wait_s is not None:
             params["WaitTimeSeconds"] = wait_s
         if visibility_timeout_s is not None:
@@ -78,6 +107,7 @@ class SqsCalls(abc.ABC):
                 receipt_handle=raw["ReceiptHandle"],
                 message_id=raw.get("MessageId", ""),
                 receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+                attributes=string_attributes(raw.get("MessageAttributes")),
             )
             for raw in response.get("Messages", ())
         ]

@@ -15,8 +15,8 @@ botocore's full clients, typed `BotocoreClient`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 #: An aioboto3 client (S3, SQS, EC2). They are generated at run time from the service
@@ -55,6 +55,16 @@ class QueueMessage:
     receipt_handle: str
     message_id: str
     receive_count: int
+    #: Its String message attributes that the receive asked for (`attribute_names`).
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+class OutboundMessage(NamedTuple):
+    """A message to send with String message attributes (a trace's context,
+    `iras.telemetry.propagation`); a plain `str` is a message without any."""
+
+    body: str
+    attributes: Mapping[str, str]
 
 
 class QueueDepth(NamedTuple):
@@ -73,8 +83,11 @@ class MessageQueue(Protocol):
     decides (a message not deleted is simply delivered again).
     """
 
-    async def send_batch(self, queue_url: str, bodies: Sequence[str]) -> list[int]:
-        """Send `bodies` (SendMessageBatch); the indexes of those not sent."""
+    async def send_batch(
+        self, queue_url: str, bodies: Sequence[str | OutboundMessage]
+    ) -> list[int]:
+        """Send `bodies`, each a body or a body with attributes (SendMessageBatch); the
+        indexes of those not sent."""
         ...
 
     async def receive(
@@ -84,10 +97,12 @@ class MessageQueue(Protocol):
         max_messages: int = 10,
         wait_s: int | None = None,
         visibility_timeout_s: int | None = None,
+        attribute_names: Sequence[str] = (),
     ) -> list[QueueMessage]:
         """Up to `max_messages` (1 to 10) messages (ReceiveMessage), long-polling up to
         `wait_s`, hidden from other receivers for `visibility_timeout_s`; None leaves
-        either to the queue's own attributes."""
+        either to the queue's own attributes. `attribute_names`: the String message
+        attributes to bring (`QueueMessage.attributes`); none asks for none."""
         ...
 
     async def delete_batch(self, queue_url: str, receipt_handles: Sequence[str]) -> list[int]:

@@ -8,12 +8,12 @@ Each subcommand module offers `register(subparsers)`, which adds its parser and 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from iras import __version__
 from iras.cli import bench, classify, gateway, predict, provision, serve, simulate, teardown
+from iras.telemetry.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,10 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        configure_logging()  # IRAS_LOG_FORMAT, before the settings load
+    except ValueError as error:
+        print(f"iras: {error}", file=sys.stderr)
+        return 2
     code: int = args.run(args)
     return code

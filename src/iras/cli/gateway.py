@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import re
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 from iras.config import SQS_QUEUE_NAME_MAX, Settings
 from iras.config.loading import load_settings
+from iras.telemetry.logs import UVICORN_LOG_CONFIG, resolve_log_format
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,10 +90,16 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     that behind a load balancer each user is a client of its own to the per-client limits,
     and nobody else can claim to be someone by sending the header. uvicorn would read its
     own FORWARDED_ALLOW_IPS otherwise: IRAS's setting is the one place it is configured.
+
+    Logs: uvicorn keeps the configuration `iras.telemetry.logs` made (its lines propagate
+    to the root logger). Its access line, one per request, is written only in JSON, for a
+    log store to index (a route's ids join it: `request_id`, `job_id`); a terminal stays
+    as quiet as it was, without a line for each poll of the live page.
     """
     return {
+        "log_config": UVICORN_LOG_CONFIG,
         "log_level": "info",
-        "access_log": False,
+        "access_log": resolve_log_format(settings.log_format, sys.stderr) == "json",
         "timeout_keep_alive": KEEP_ALIVE_S,
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,

@@ -22,6 +22,8 @@ from iras.infra.provision import find_queue_url
 from iras.model import ModelError
 from iras.model.errors import require_model_packages
 from iras.runtime import freeze_startup_objects
+from iras.telemetry.logs import configure_logging
+from iras.telemetry.tracing import WORKER_SERVICE, flush_tracing, start_tracing
 from iras.worker.instance import (
     InstanceAgent,
     InstanceIdError,
@@ -30,6 +32,7 @@ from iras.worker.instance import (
     terminate_instance,
 )
 from iras.worker.leader import LeaderProbe
+from iras.worker.metrics import serve_metrics
 from iras.worker.model_record import publish_model
 from iras.worker.protection import ScaleInProtection, leave_group
 from iras.worker.worker import ExitReason, Worker
@@ -104,11 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # held: exit 0 at once (a worker scaled in while still loading its model).
     signal.signal(signal.SIGTERM, _exit_now)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        configure_logging()  # IRAS_LOG_FORMAT, before the settings load
+    except ValueError as error:
+        print(f"iras-worker: {error}", file=sys.stderr)
+        return 2
     options = vars(args)
     burst = options.pop("burst")  # how this run ends, not a setting
     settings = load_settings(**options)
@@ -160,6 +163,7 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
     require_model_packages()  # one line, not a traceback, without the worker extra
     from iras.model.registry import load_configured  # the engine loads here, not for --help
 
+    start_tracing(WORKER_SERVICE)  # off unless OTEL_* configures it
     loading = asyncio.create_task(asyncio.to_thread(load_configured, settings))
     instance_id = await resolve_instance_id(settings.instance_id, settings.imds_url)
     async with open_clients(settings, concurrent_long_polls=settings.receivers) as aws:
@@ -200,8 +204,12 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
         recording = asyncio.create_task(
             publish_model(aws.objects, settings.records_bucket, classifier), name="model-record"
         )
+        metrics_port = serve_metrics(worker.metrics.registry, settings.worker_metrics_port)
         freeze_startup_objects()
         reason = await worker.run()
+        await asyncio.to_thread(flush_tracing)  # the last batches' spans, before the exit
+        if metrics_port is not None:
+            metrics_port.close()
         stopper.cancel()
         await recording
         if agent is not None:

@@ -284,6 +284,17 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=WORKER_SHARED,
     )
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of a worker's own Prometheus /metrics (its stage times, publish included); "
+            "0 = off. The gateway's /metrics has every stage but publish from the results; "
+            "a port taken (`iras serve`'s workers share a machine) is logged and skipped."
+        ),
+        json_schema_extra=WORKER_SHARED,
+    )
     instance_id: str | None = Field(
         None,
         description=(
@@ -722,6 +733,20 @@ class Settings(BaseSettings):
             "or at once when the AWS endpoint refuses connections, the upload gets 503 with "
             "Retry-After and nothing is accepted."
         ),
+    )
+
+    # --- logs ---------------------------------------------------------------------------
+    # Read by `iras.telemetry.logs` from the environment before the settings load; here to
+    # be checked, documented and passed on to the fleet.
+    log_format: Literal["auto", "text", "json"] = Field(
+        "auto",
+        description=(
+            "Log lines as text (time, level, logger, message, then the request's ids as "
+            "key=value) or JSON (one object per line, every field a key: request_id, "
+            "job_id, worker, batch, a scale decision's figures); auto: text on a terminal, "
+            "JSON otherwise."
+        ),
+        json_schema_extra=WORKER_SHARED,
     )
 
     @property

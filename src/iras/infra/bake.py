@@ -12,11 +12,11 @@ worker runs as: `onnx_export` writes it world-readable).
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from iras.config import Settings
 from iras.config.loading import load_settings
+from iras.telemetry.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def prepare(settings: Settings) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    configure_logging()
     print(bake(load_settings()))
     return 0
 

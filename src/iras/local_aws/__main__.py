@@ -9,6 +9,7 @@ import argparse
 import logging
 
 from iras.local_aws.server import serve
+from iras.telemetry.logs import configure_logging
 
 
 def main() -> None:
@@ -17,7 +18,10 @@ def main() -> None:
     parser.add_argument("--ready-fd", type=int, required=True, help="pipe to report readiness")
     parser.add_argument("--parent-fd", type=int, required=True, help="parent's life pipe")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="embedded AWS: %(levelname)s %(message)s")
+    try:
+        configure_logging(level=logging.WARNING)  # IRAS_LOG_FORMAT, as the gateway's lines
+    except ValueError:  # the gateway says what is wrong with it; this child must still run
+        configure_logging("text", level=logging.WARNING)
     serve(args.listen_fd, args.ready_fd, args.parent_fd)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,9 +22,18 @@ from iras.model.card import ModelCard
 from iras.model.engine import Engine, Probabilities
 from iras.model.labels import imagenet_labels
 from iras.model.preprocess import ImageDecodeError, Pixels, PreprocessSpec, crop, to_pixels
-from iras.model.types import ImageError, Outcome, Prediction, Scored
+from iras.model.types import ImageError, Outcome, Prediction, Scored, TimedOutcomes
 
 log = logging.getLogger(__name__)
+
+
+class _ForwardClock:
+    """Seconds spent in forward passes, added up over a batch's (and its retries') passes."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
 
 
 class Classifier:
@@ -67,8 +77,14 @@ class Classifier:
 
     def classify(self, blobs: Sequence[bytes], top_k: int = 5) -> list[Outcome]:
         """One outcome per blob, in order: a `Prediction` with `top_k` labels or an `ImageError`."""
+        return self.classify_timed(blobs, top_k).outcomes
+
+    def classify_timed(self, blobs: Sequence[bytes], top_k: int = 5) -> TimedOutcomes:
+        """`classify`, with the time spent decoding and in the forward pass (the worker's
+        per-stage metrics: a whole call's time hides which of the two a slow batch spent)."""
         if not 1 <= top_k <= len(self.labels):
             raise ValueError(f"top_k must be between 1 and {len(self.labels)}, got {top_k}")
+        decode_started = time.perf_counter()
         outcomes: list[Outcome] = []
         crops: list[tuple[int, Image.Image]] = []
         for position, crop_or_error in enumerate(self._crop_all(blobs)):
@@ -77,11 +93,14 @@ class Classifier:
             else:
                 outcomes.append(ImageError("not classified"))
                 crops.append((position, crop_or_error))
-        if crops:
-            batch = to_pixels([image for _, image in crops])
-            for (position, _), outcome in zip(crops, self._predict(batch, top_k), strict=True):
+        batch = to_pixels([image for _, image in crops]) if crops else None
+        decode_s = time.perf_counter() - decode_started
+        forward = _ForwardClock()
+        if batch is not None:
+            predicted = self._predict(batch, top_k, forward)
+            for (position, _), outcome in zip(crops, predicted, strict=True):
                 outcomes[position] = outcome
-        return outcomes
+        return TimedOutcomes(outcomes, decode_s=decode_s, forward_s=forward.seconds)
 
     def _crop_all(self, blobs: Sequence[bytes]) -> list[Image.Image | ImageError]:
         """Decode in the pool when there is one; the engine is kept out of the pool's
@@ -96,10 +115,14 @@ class Classifier:
         except ImageDecodeError as exc:
             return ImageError(str(exc))
 
-    def _predict(self, batch: Pixels, top_k: int) -> list[Outcome]:
+    def _predict(self, batch: Pixels, top_k: int, forward: _ForwardClock) -> list[Outcome]:
         try:
             with self._lock:
-                probabilities = self.engine.run(batch)
+                started = time.perf_counter()
+                try:
+                    probabilities = self.engine.run(batch)
+                finally:
+                    forward.seconds += time.perf_counter() - started
             return self._top_k(probabilities, top_k)
         except Exception:
             if len(batch) == 1:
@@ -107,7 +130,9 @@ class Classifier:
                 return [ImageError("classification failed: the model could not run on it")]
             log.exception("batched forward pass of %d images failed; retrying singly", len(batch))
         return [
-            outcome for i in range(len(batch)) for outcome in self._predict(batch[i : i + 1], top_k)
+            outcome
+            for i in range(len(batch))
+            for outcome in self._predict(batch[i : i + 1], top_k, forward)
         ]
 
     def _top_k(self, probabilities: Probabilities, top_k: int) -> list[Outcome]:

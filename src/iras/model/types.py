@@ -37,3 +37,17 @@ class ImageError:
 
 
 Outcome = Prediction | ImageError
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOutcomes:
+    """A batch's outcomes and where its time went, for the worker's per-stage metrics.
+
+    `decode_s`: decoding, cropping and stacking the images; `forward_s`: the network's
+    forward passes (a failed batch's single retries included). Waiting for the model's
+    lock and ranking the labels are in neither, so the two add up to at most the call.
+    """
+
+    outcomes: list[Outcome]
+    decode_s: float
+    forward_s: float

@@ -39,7 +39,7 @@ from iras.config import Settings
 from iras.messages import GatewayReport
 from iras.scaler import billing
 from iras.scaler.capacity import CapacityModel, Estimate
-from iras.scaler.decision_log import DecisionLog, ScaleEvent, plain_figures
+from iras.scaler.decision_log import DecisionLog, ScaleEvent, decision_fields, plain_figures
 from iras.scaler.fleet import AWS_MAX_WORKERS, Fleet, FleetConfigError, Instance, live
 from iras.scaler.lease import Lease
 from iras.scaler.liveness import HeartbeatWatch
@@ -317,6 +317,7 @@ class Scaler:
                     decision.desired,
                     decision.reason,
                     plain_figures(decision.figures),
+                    extra=decision_fields(observation, len(alive), decision),
                 )
                 instances = await self._act(decision.desired, instances, observation.ages_s)
                 self._saw(instances, time.monotonic())

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from iras.scaler.decision import Decision, Observation
+
 #: Scale events kept for `/v1/scaler`.
 DECISIONS_KEPT = 50
 
@@ -27,6 +29,23 @@ def plain_figures(figures: Mapping[str, float]) -> dict[str, float | None]:
         number = float(value)
         plain[str(name)] = number if math.isfinite(number) else None
     return plain
+
+
+def decision_fields(observation: Observation, workers: int, decision: Decision) -> dict[str, Any]:
+    """A scale line's figures as log fields (`extra=`: keys of a JSON line), so that a
+    log store answers "why" as `/v1/scaler` does: what was seen, what was decided, why."""
+    return {
+        "workers": workers,
+        "desired": decision.desired,
+        "reason": decision.reason,
+        "backlog": observation.visible,
+        "in_flight": observation.in_flight,
+        "arriving": observation.arriving,
+        "starting": observation.starting,
+        "worker_rate_ips": observation.worker_rate_ips,
+        "boot_s": observation.boot_s,
+        "figures": plain_figures(decision.figures),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from iras import __version__
 from iras.aws import open_clients
 from iras.aws.errors import fail_fast_when_unreachable
 from iras.config import Settings
+from iras.telemetry.tracing import GATEWAY_SERVICE, asgi_middleware, flush_tracing, start_tracing
 from iras.web.access import Access
 from iras.web.body_limits import BodySizeLimit, body_limits
 from iras.web.errors import install_error_handlers
@@ -76,6 +77,7 @@ def create_app(
                 yield
             finally:
                 await gateway.stop()
+                flush_tracing()
 
     app = FastAPI(
         title="IRAS",
@@ -91,6 +93,11 @@ def create_app(
     default_limit, route_limits = body_limits(settings)
     app.add_middleware(BodySizeLimit, default=default_limit, by_path=route_limits)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    start_tracing(GATEWAY_SERVICE)  # off unless OTEL_* configures it
+    traced = asgi_middleware()
+    if traced is not None:  # outermost: its span covers the whole request
+        middleware, options = traced
+        app.add_middleware(middleware, **options)
 
     # Before the page's mount at "/": a POST route there (the course's `POST /`) answers
     # POSTs only, and GET / still reaches the page.

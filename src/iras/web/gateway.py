@@ -26,6 +26,7 @@ from typing import Any
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
 from iras.aws.retry import retry_while_away
+from iras.aws.types import OutboundMessage
 from iras.config import Settings
 from iras.infra.provision import find_queue_url
 from iras.messages import GatewayReport
@@ -88,7 +89,7 @@ class Gateway:
         self.submitter: Submitter | None = None
         self.scaler: Scaler | None = None
         self.lease: Lease | None = None
-        self._sender: BatchingSender | None = None
+        self._sender: BatchingSender[str | OutboundMessage] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._claim_keeper: asyncio.Task[None] | None = None
         self._drained_unlogged = 0
@@ -245,8 +246,7 @@ class Gateway:
             self.scaler.observe_result(result)
         job = self.book.deliver(result)
         if job is not None:
-            self.metrics.results.labels("error" if "error" in result else "ok").inc()
-            self.metrics.result_latency.observe(self.book.age_s(job))
+            self.metrics.observe_result(result, self.book.age_s(job))  # outcome, stages
         elif self.book.result(str(result["request_id"])) is not None:
             self.metrics.unmatched_results.inc()  # a duplicate: SQS delivers at least once
         else:

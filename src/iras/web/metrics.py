@@ -2,20 +2,75 @@
 
 Names start with `iras_`. Latencies are histograms with buckets from 5 ms to 2 minutes:
 a warm answer takes tens of milliseconds, a cold fleet several seconds.
+
+The stages of a request (`iras_stage_seconds`, `iras_batch_size`) come from the timings
+each result carries: the gateway is the one scrape target that sees every worker's
+results (`iras.worker.metrics` says why workers are not scraped for them). Per-request
+stages (queue, inference per image, end to end) are observed once per result; per-batch
+stages (download, decode, inference of the batch, batch size) once per batch, the first
+time one of its results arrives (`FirstSeen`, keyed by worker and `batch_id`). A batch
+whose requests came from several gateways is counted by each of them.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from iras.telemetry.buckets import BATCH_SIZE_BUCKETS, STAGE_BUCKETS_S
+
 if TYPE_CHECKING:
     from iras.web.upload_budget import BudgetLedger
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+#: `iras_stage_seconds`'s stages observed once per result, from the result's timings.
+PER_REQUEST_STAGES = {"queue": "queue_ms"}
+#: Those observed once per batch: stage -> its key in the timings.
+PER_BATCH_STAGES = {
+    "download": "download_ms",
+    "decode": "decode_ms",
+    "inference_batch": "inference_ms",
+}
+#: Every stage, as the dashboard queries them (`deploy/grafana/iras-dashboard.json`).
+STAGES = ("queue", "download", "decode", "inference_batch", "inference_image", "end_to_end")
+#: Batches remembered to count each batch's stages once: far more than are ever in flight.
+BATCHES_REMEMBERED = 4096
+
+
+class FirstSeen:
+    """Which keys came before, of the last `capacity` keys: a batch's results come
+    together (one SendMessageBatch), so a short memory is enough to count it once."""
+
+    def __init__(self, capacity: int = BATCHES_REMEMBERED) -> None:
+        self._capacity = capacity
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+
+    def first(self, key: Hashable) -> bool:
+        """True the first time `key` comes (within memory), False after."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+        return True
+
+
+def timing_s(timings: Mapping[str, Any], key: str) -> float | None:
+    """The milliseconds at `key` in seconds; None when absent or not a sane figure (the
+    result comes from a worker: its timings are read, never trusted to be well formed)."""
+    value = timings.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return value / 1000.0
 
 
 class GatewayMetrics:
@@ -61,6 +116,24 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=r,
         )
+        self.stage_seconds = Histogram(
+            "iras_stage_seconds",
+            "Time in each stage, from the timings results carry: per request queue (sent to "
+            "received by a worker), inference_image and end_to_end (as the gateway sees it); "
+            "per batch download, decode (and preprocessing) and inference_batch (forward pass)",
+            ["stage"],
+            buckets=STAGE_BUCKETS_S,
+            registry=r,
+        )
+        for stage in STAGES:  # every stage on /metrics from the start, at zero
+            self.stage_seconds.labels(stage)
+        self.batch_size = Histogram(
+            "iras_batch_size",
+            "Images classified together in one batch (observed once per batch)",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self._batches_seen = FirstSeen()
         self.wait_timeouts = Counter(
             "iras_wait_timeouts", "Waiting requests answered 504 (result still to come)", registry=r
         )
@@ -145,6 +218,32 @@ class GatewayMetrics:
             "Uploads waiting for room in IRAS_UPLOAD_BUDGET_BYTES (up to 1.5 s, then 503)",
             registry=r,
         )
+
+    def observe_result(self, result: Mapping[str, Any], end_to_end_s: float) -> None:
+        """A result delivered to its job (a first delivery, not a duplicate): its outcome,
+        its latency and its stages."""
+        self.results.labels("error" if "error" in result else "ok").inc()
+        self.result_latency.observe(end_to_end_s)
+        stage = self.stage_seconds
+        stage.labels("end_to_end").observe(end_to_end_s)
+        timings = result.get("timings")
+        if not isinstance(timings, Mapping):
+            return
+        for name, key in PER_REQUEST_STAGES.items():
+            if (seconds := timing_s(timings, key)) is not None:
+                stage.labels(name).observe(seconds)
+        inference_s, size = timing_s(timings, "inference_ms"), timings.get("batch_size")
+        if not isinstance(size, int | float) or not 1 <= size <= 1_000_000:
+            return
+        if inference_s is not None:
+            stage.labels("inference_image").observe(inference_s / size)
+        batch_id = timings.get("batch_id")
+        if batch_id is None or not self._batches_seen.first((str(result.get("worker")), batch_id)):
+            return  # no id: a worker from before batch ids, whose batches cannot be told apart
+        for name, key in PER_BATCH_STAGES.items():
+            if (seconds := timing_s(timings, key)) is not None:
+                stage.labels(name).observe(seconds)
+        self.batch_size.observe(size)
 
     def observe_upload_budget(self, ledger: BudgetLedger) -> None:
         """Read the upload budget's figures at scrape time."""

@@ -16,15 +16,17 @@ stopped before deleting it) is a duplicate the job book ignores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iras.aws import BotocoreClient, MessageQueue
+from iras.aws import BotocoreClient, MessageQueue, QueueMessage
 from iras.aws.retry import retry_while_away
 from iras.messages import (
     GATEWAY_REPORT_KIND,
@@ -32,6 +34,8 @@ from iras.messages import (
     MessageError,
     decode_gateway_report,
 )
+from iras.telemetry.propagation import TRACE_ATTRIBUTE_NAMES, extract_span_context, parent_context
+from iras.telemetry.tracing import TRACER, tracing_on
 from iras.web.sender import BatchingSender
 
 log = logging.getLogger(__name__)
@@ -107,22 +111,35 @@ async def _poll(
     deliver: Callable[[ResultJson], object],
     on_report: Callable[[GatewayReport], object],
     on_receive: Callable[[], object],
-    deleter: BatchingSender,
+    deleter: BatchingSender[str],
 ) -> None:
-    receive = functools.partial(messages.receive, url, max_messages=10, wait_s=wait_s)
+    names = TRACE_ATTRIBUTE_NAMES if tracing_on() else ()
+    receive = functools.partial(
+        messages.receive, url, max_messages=10, wait_s=wait_s, attribute_names=names
+    )
     while True:  # the listener must outlive any outage: every failure is retried
         received = await retry_while_away(
             receive, on=Exception, failed="receiving replies failed", logger=log
         )
         on_receive()
         for message in received:
-            parsed = _parse(message.body)
-            if isinstance(parsed, GatewayReport):
-                on_report(parsed)
-            elif parsed is not None:
-                deliver(parsed)
+            with _reply_span(message):
+                parsed = _parse(message.body)
+                if isinstance(parsed, GatewayReport):
+                    on_report(parsed)
+                elif parsed is not None:
+                    deliver(parsed)
         # A failed delete is logged: those replies come again and are ignored as duplicates.
         deleter.add([m.receipt_handle for m in received], wait=False)
+
+
+def _reply_span(message: QueueMessage) -> AbstractContextManager[object]:
+    """`iras.reply`, a child of the worker's `iras.publish` whose context the reply
+    carries; nothing for a reply without one (tracing off, here or in the worker)."""
+    remote = extract_span_context(message.attributes)
+    if remote is None:
+        return contextlib.nullcontext()
+    return TRACER.start_as_current_span("iras.reply", context=parent_context(remote))
 
 
 def _parse(body: str) -> ResultJson | GatewayReport | None:

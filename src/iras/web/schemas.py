@@ -53,8 +53,10 @@ class Scored(BaseModel):
 _TIMINGS = (
     "What the worker measured, in milliseconds unless named otherwise: `queue_ms` (from "
     "submission until a worker received the request), `download_ms` (reading the batch's "
-    "images from S3), `inference_ms` (the batch's forward pass), `batch_size` (images "
-    "classified together, a count), `worker_rate_ips` (the worker's images per second of "
+    "images from S3), `decode_ms` (decoding, cropping and stacking the batch's images), "
+    "`inference_ms` (the batch's forward pass alone), `batch_size` (images classified "
+    "together, a count), `batch_id` (the same number on every result of one batch of one "
+    "worker), `worker_rate_ips` (the worker's images per second of "
     "busy time over its recent batches, busy meaning at least one batch classifying) and "
     "`worker_up_s` (seconds since the worker began receiving, when the result was made: "
     "the autoscaler measures boot times with it). Empty when the image was gone from the "

@@ -20,13 +20,17 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from iras.aws.queues import SQS_BATCH_LIMIT
 
 log = logging.getLogger(__name__)
 
+#: What is batched: a message body, a receipt handle, a message with attributes.
+T = TypeVar("T")
+
 #: One SQS batch call on a fixed queue: items in, indexes of the failed items out.
-BatchCall = Callable[[list[str]], Awaitable[list[int]]]
+BatchCall = Callable[[list[T]], Awaitable[list[int]]]
 
 
 class SendFailed(RuntimeError):
@@ -34,17 +38,17 @@ class SendFailed(RuntimeError):
 
 
 @dataclass(slots=True)
-class _Pending:
-    item: str
+class _Pending(Generic[T]):
+    item: T
     done: asyncio.Future[None] | None  # None: nobody waits for this one
 
 
-class BatchingSender:
+class BatchingSender(Generic[T]):
     """Hand items to `call` ten at a time, waiting at most `wait_s` to fill a batch."""
 
     def __init__(
         self,
-        call: BatchCall,
+        call: BatchCall[T],
         wait_s: float,
         companions: Callable[[], int] = lambda: 1,
         what: str = "sending to the request queue",
@@ -53,12 +57,12 @@ class BatchingSender:
         self._wait_s = wait_s
         self._companions = companions
         self._what = what
-        self._pending: list[_Pending] = []
+        self._pending: list[_Pending[T]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
         self.calls = 0
 
-    async def send(self, items: Sequence[str]) -> None:
+    async def send(self, items: Sequence[T]) -> None:
         """Hand over `items`; return once all were accepted, or raise `SendFailed`.
 
         A caller that gives up (cancelled, or one of its items failed) withdraws those of
@@ -73,7 +77,7 @@ class BatchingSender:
                 future.cancel()  # withdrawn: `_flush_now` drops them
             raise
 
-    def add(self, items: Sequence[str], *, wait: bool = True) -> list[asyncio.Future[None]]:
+    def add(self, items: Sequence[T], *, wait: bool = True) -> list[asyncio.Future[None]]:
         """Queue `items` for the next batches; the futures (none if `wait=False`) resolve
         once each item is accepted."""
         loop = asyncio.get_running_loop()
@@ -115,7 +119,7 @@ class BatchingSender:
         if self._pending and self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._wait_s, self._flush_now)
 
-    async def _send_chunk(self, chunk: list[_Pending]) -> None:
+    async def _send_chunk(self, chunk: list[_Pending[T]]) -> None:
         self.calls += 1
         try:
             failed = set(await self._call([entry.item for entry in chunk]))
@@ -128,7 +132,7 @@ class BatchingSender:
             elif entry.done is not None and not entry.done.done():
                 entry.done.set_result(None)
 
-    def _fail(self, entries: list[_Pending], error: SendFailed) -> None:
+    def _fail(self, entries: list[_Pending[T]], error: SendFailed) -> None:
         unwatched = 0
         for entry in entries:
             if entry.done is None:

@@ -24,8 +24,11 @@ from collections.abc import Callable, Sequence
 
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
+from iras.aws.types import OutboundMessage
 from iras.config import Settings
-from iras.messages import Request, encode_request, input_key, job_key
+from iras.messages import REQUEST_MAX_MESSAGE_BYTES, Request, encode_request, input_key, job_key
+from iras.telemetry.propagation import traced_message
+from iras.telemetry.tracing import TRACER
 from iras.web.jobs import Job, JobBook, JobSlot, RequestRef
 from iras.web.sender import BatchingSender, SendFailed
 from iras.web.uploads import ImageFile
@@ -46,7 +49,7 @@ class Submitter:
         settings: Settings,
         aws: AwsClients,
         book: JobBook,
-        sender: BatchingSender,
+        sender: BatchingSender[str | OutboundMessage],
         reply_queue_url: str,
         on_submit: Callable[[int], object] = lambda count: None,
     ) -> None:
@@ -80,8 +83,11 @@ class Submitter:
         deadline_s = self._settings.aws_deadline_s
         deadline = asyncio.timeout(deadline_s)
         try:
-            async with deadline:
-                return await self._submit(uploads, owner, manifest, slot)
+            with TRACER.start_as_current_span("iras.upload") as span:
+                if span.is_recording():
+                    span.set_attribute("iras.images", len(uploads))
+                async with deadline:
+                    return await self._submit(uploads, owner, manifest, slot)
         except _FAILURES as error:
             if deadline.expired():
                 raise AwsUnavailable(
@@ -103,7 +109,8 @@ class Submitter:
             stores.append(self._store_manifest(job_id, refs, owner))
         self.storing += len(uploads)
         try:
-            await asyncio.gather(*stores)
+            with TRACER.start_as_current_span("iras.store"):
+                await asyncio.gather(*stores)
         except BaseException:
             self.storing -= len(uploads)
             self._sender.nudge()  # requests waiting for this job's company: it is not coming
@@ -125,21 +132,23 @@ class Submitter:
         await self._store_manifest(job.job_id, job.requests, job.owner)
 
     async def _send(self, job_id: str, refs: list[RequestRef], now: float) -> None:
-        await self._sender.send(
-            [
-                encode_request(
-                    Request(
-                        request_id=ref.request_id,
-                        job_id=job_id,
-                        key=input_key(ref.request_id),
-                        name=ref.name,
-                        reply_to=self._reply_queue_url,
-                        submitted_at=now,
-                    )
+        bodies = [
+            encode_request(
+                Request(
+                    request_id=ref.request_id,
+                    job_id=job_id,
+                    key=input_key(ref.request_id),
+                    name=ref.name,
+                    reply_to=self._reply_queue_url,
+                    submitted_at=now,
                 )
-                for ref in refs
-            ]
-        )
+            )
+            for ref in refs
+        ]
+        with TRACER.start_as_current_span("iras.queue"):
+            await self._sender.send(
+                [traced_message(body, REQUEST_MAX_MESSAGE_BYTES) for body in bodies]
+            )
 
     async def _store_image(self, ref: RequestRef, upload: ImageFile) -> None:
         await self._aws.objects.put(

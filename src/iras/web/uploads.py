@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
+from iras.telemetry.tracing import TRACER
 from iras.web.body_limits import drain
 from iras.web.errors import ApiError
 from iras.web.upload_budget import BUSY_RETRY_AFTER_S, UploadBudget, UploadHold
@@ -102,12 +103,13 @@ async def read_images(
             await _admit(request, hold, int(declared))
         else:  # chunked: charged as it streams in
             stream = _charged(request, hold, stream)
-        form = await _parse(request, field, stream, max_files)
-        try:
-            images = await _check_files(form, field, max_file_bytes, max_pixels)
-        except BaseException:
-            await form.close()
-            raise
+        with TRACER.start_as_current_span("iras.validate"):
+            form = await _parse(request, field, stream, max_files)
+            try:
+                images = await _check_files(form, field, max_file_bytes, max_pixels)
+            except BaseException:
+                await form.close()
+                raise
     except BaseException:
         hold.release()  # refused or abandoned: its bytes are free again
         raise

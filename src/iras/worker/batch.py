@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import Span
+
 from iras.messages import Request, Result
 from iras.model import ImageError, Outcome
 from iras.worker.publishing import Outgoing
@@ -25,6 +27,7 @@ class Batch:
     retry: list[Received] = field(default_factory=list)  # to be delivered again
     malformed: list[Received] = field(default_factory=list)  # not an IRAS request at all
     download_ms: float = 0.0
+    span: Span | None = None  # `iras.batch`, ended once its results are published
 
     @property
     def messages(self) -> list[Received]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from botocore.exceptions import ClientError
 
 from iras.aws import ObjectStore
+from iras.telemetry.log_context import request_ids
 from iras.worker.batch import Batch
 from iras.worker.receiving import Received
 
@@ -45,7 +46,12 @@ async def download_batch(objects: ObjectStore, bucket: str, messages: Sequence[R
         elif isinstance(body, InputMissing):
             batch.missing.append(received)
         elif isinstance(body, Exception):
-            log.warning("download of %s failed, will retry: %s", received.message_id, body)
+            log.warning(
+                "download of %s failed, will retry: %s",
+                received.message_id,
+                body,
+                extra=request_ids(received.request),
+            )
             batch.retry.append(received)
         else:
             raise body  # cancellation and other BaseExceptions pass through

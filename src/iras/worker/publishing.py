@@ -29,9 +29,14 @@ from iras.aws.errors import AWS_ERRORS
 from iras.aws.queues import MISSING_QUEUE_CODES
 from iras.config import Settings
 from iras.messages import Result, encode_result, name_stem, result_key
+from iras.telemetry.log_context import request_ids
+from iras.telemetry.propagation import traced_message
 from iras.worker.receiving import Received
 
 log = logging.getLogger(__name__)
+
+#: SQS's largest message (256 KiB), a reply's bound with its trace context.
+SQS_MAX_MESSAGE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +102,23 @@ class Publisher:
         this item alone (`publish` isolates items): a bug or an unfit field in one result
         is logged with its request id, and its message comes round again."""
         request_id = item.result.request_id
+        ids = request_ids(item.result)
         if item.data is None:
-            log.error("result %s is not UTF-8: not stored; its request will come again", request_id)
+            log.error(
+                "result %s is not UTF-8: not stored; its request will come again",
+                request_id,
+                extra=ids,
+            )
             return False
         try:
             await self._put_result(item.result, item.data)
         except AWS_ERRORS as error:
-            log.warning("storing result %s failed: %s", request_id, error)
+            log.warning("storing result %s failed: %s", request_id, error, extra=ids)
             return False
         except Exception:
-            log.exception("storing result %s failed; its request will come again", request_id)
+            log.exception(
+                "storing result %s failed; its request will come again", request_id, extra=ids
+            )
             return False
         return True
 
@@ -134,7 +146,12 @@ class Publisher:
             if queue_url is None or isinstance(queue_url, str):
                 by_queue[queue_url].append(item)
             else:  # decoding refuses these; a bug must not fail the others of the batch
-                log.error("result %s names no reply queue: %r", item.result.request_id, queue_url)
+                log.error(
+                    "result %s names no reply queue: %r",
+                    item.result.request_id,
+                    queue_url,
+                    extra=request_ids(item.result),
+                )
         answered = await asyncio.gather(
             *(self._reply_to(queue_url, items) for queue_url, items in by_queue.items())
         )
@@ -151,12 +168,17 @@ class Publisher:
             return items  # nobody listens: the output bucket is the answer
         for item in items:
             if item.data is None:
-                log.error("result %s is not UTF-8: not sent", item.result.request_id)
+                log.error(
+                    "result %s is not UTF-8: not sent",
+                    item.result.request_id,
+                    extra=request_ids(item.result),
+                )
         items = [item for item in items if item.data is not None]
         if not items:
             return []
         try:
-            failed = set(await self._aws.messages.send_batch(queue_url, [i.body for i in items]))
+            replies = [traced_message(item.body, SQS_MAX_MESSAGE_BYTES) for item in items]
+            failed = set(await self._aws.messages.send_batch(queue_url, replies))
         except ClientError as error:
             if error.response["Error"]["Code"] in MISSING_QUEUE_CODES:
                 log.info("reply queue %s is gone; results stay in the output bucket", queue_url)
@@ -172,6 +194,7 @@ class Publisher:
                     "replying %s to %s failed; its request will come again",
                     items[0].result.request_id,
                     queue_url,
+                    extra=request_ids(items[0].result),
                 )
                 return []
             log.warning(

@@ -13,10 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanContext
+
 from iras.aws import MessageQueue, QueueMessage
 from iras.aws.queues import SQS_BATCH_LIMIT
 from iras.aws.retry import retry_while_away
 from iras.messages import MessageError, RefusedRequest, Request, decode_request
+from iras.telemetry.propagation import TRACE_ATTRIBUTE_NAMES, extract_span_context, parent_context
+from iras.telemetry.tracing import TRACER, tracing_on
 from iras.worker.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ class Received:
     receive_count: int
     received_at: float  # wall clock, comparable with Request.submitted_at
     refused: Request | None = None
+    trace_context: SpanContext | None = None  # the gateway's `iras.queue` span, if traced
 
     @property
     def reply_to(self) -> str | None:
@@ -72,7 +77,27 @@ def parse_message(message: QueueMessage, received_at: float) -> Received:
         receive_count=message.receive_count,
         received_at=received_at,
         refused=refused,
+        trace_context=extract_span_context(message.attributes),
     )
+
+
+def record_receive_spans(received: Sequence[Received], started_ns: int) -> None:
+    """An `iras.receive` span for each traced message of one receive call, from the
+    call's start until now, a child of the span that queued it."""
+    for message in received:
+        if message.trace_context is not None:
+            # From the call's start, or the message's submission if later: a long poll
+            # may have waited long before this message came.
+            submitted = message.request.submitted_at if message.request else 0.0
+            span = TRACER.start_span(
+                "iras.receive",
+                context=parent_context(message.trace_context),
+                start_time=max(started_ns, int(submitted * 1e9)),
+            )
+            if span.is_recording():
+                span.set_attribute("messaging.message.id", message.message_id)
+                span.set_attribute("iras.receive_count", message.receive_count)
+            span.end()
 
 
 async def receive_until(
@@ -99,6 +124,8 @@ async def receive_until(
     and while a failed receive waits to be retried.
     """
 
+    names = TRACE_ATTRIBUTE_NAMES if tracing_on() else ()
+
     async def receive() -> tuple[int, list[Received]] | None:
         """One receive into reserved room: (room, messages); None once stopping."""
         if stopping.is_set():  # set while a failed receive waited to be retried
@@ -108,14 +135,18 @@ async def receive_until(
             inbox.release(room)
             return None
         try:
+            started_ns = time.time_ns()
             got = await messages.receive(
                 queue_url,
                 max_messages=room,
                 wait_s=wait_s,
                 visibility_timeout_s=visibility_timeout_s,
+                attribute_names=names,
             )
             now = time.time()
-            return room, [parse_message(message, now) for message in got]
+            parsed = [parse_message(message, now) for message in got]
+            record_receive_spans(parsed, started_ns)
+            return room, parsed
         except BaseException:
             inbox.release(room)
             raise

@@ -28,17 +28,22 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol
 
+from opentelemetry.trace import Span
+
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
 from iras.aws.queues import SQS_BATCH_LIMIT
 from iras.config import Settings
 from iras.model import ImageError, Outcome
 from iras.runtime import in_daemon_thread
+from iras.telemetry.log_context import bind_log_context, request_ids
+from iras.telemetry.tracing import TRACER, start_batch_span, under
 from iras.worker.batch import Batch, answer_batch, make_result
 from iras.worker.downloading import download_batch
 from iras.worker.held import HeldMessages
 from iras.worker.inbox import Inbox
 from iras.worker.leader import LeaderProbe
+from iras.worker.metrics import BatchIds, WorkerMetrics, classify_timed, stage_timings
 from iras.worker.protection import ScaleInProtection
 from iras.worker.publishing import Outgoing, Publisher
 from iras.worker.receiving import Received, receive_until
@@ -117,6 +122,9 @@ class Worker:
         self._exit_reason = ExitReason.STOPPED
         self._last_active = time.monotonic()
         self._throughput = Throughput()
+        # Stage times: carried in results to the gateway, and on the optional worker port.
+        self.metrics = WorkerMetrics()
+        self._batch_ids = BatchIds()
         self._up_at_s = time.monotonic()  # reset as the receivers start (`run`)
         self.batches_done = 0
 
@@ -126,6 +134,7 @@ class Worker:
 
     async def run(self) -> ExitReason:
         """Work until stopped, idle or (burst) out of work; return why it ended."""
+        bind_log_context(worker=self.name)  # on every line from here, its tasks' too
         log.info(
             "worker %s up: model %s, batch %d, wait %d ms, %d receivers, queue %s",
             self.name,
@@ -207,13 +216,17 @@ class Worker:
                 worth_waiting=self._model_busy,
             )
             self._downloading = messages
-            batch = await download_batch(self._aws.objects, settings.input_bucket, messages)
+            span = start_batch_span([message.trace_context for message in messages])
+            with TRACER.start_as_current_span("iras.download", context=under(span)):
+                batch = await download_batch(self._aws.objects, settings.input_bucket, messages)
+            batch.span = span
             self._downloading = []
             self._settle_unclassifiable(batch)
             if batch.images:
                 self._ready_batches.put_nowait(batch)
             else:
                 self._held_batches_cap.release()
+                span.end()
 
     async def _run_loop(self) -> None:
         """Classify ready batches, up to `BATCHES_CLASSIFIED_AT_ONCE`, until told to end.
@@ -263,22 +276,24 @@ class Worker:
         try:
             # A daemon thread: a batch given up on at the stop's deadline does not keep
             # the process up (`iras.runtime.in_daemon_thread`).
-            outcomes = await in_daemon_thread(
-                self._classifier.classify, blobs, self._settings.top_k
-            )
+            with TRACER.start_as_current_span("iras.inference", context=under(batch.span)):
+                times = await in_daemon_thread(
+                    classify_timed, self._classifier, blobs, self._settings.top_k
+                )
         except Exception:
             # The classifier isolates bad images itself; reaching here is a model failure.
             # Leave the messages to be delivered again (and dead-lettered if it persists).
             log.exception("classifying a batch of %d failed; messages will be retried", len(blobs))
             self._forget([received for received, _ in batch.images])
+            if batch.span is not None:
+                batch.span.end()
             return
         finished = time.perf_counter()
-        inference_ms = (finished - started) * 1000.0
+        outcomes = times.outcomes
         self._throughput.batch_done(started, finished, len(blobs))
+        self.metrics.observe_batch(batch.download_ms / 1000.0, times, len(blobs))
         timings = {
-            "download_ms": round(batch.download_ms, 1),
-            "inference_ms": round(inference_ms, 1),
-            "batch_size": float(len(blobs)),
+            **stage_timings(batch.download_ms, times, len(blobs), self._batch_ids.next()),
             **self._capacity_report(),
         }
         outgoing = answer_batch(
@@ -291,16 +306,25 @@ class Worker:
         )
         errors = sum(isinstance(outcome, ImageError) for outcome in outcomes)
         self.batches_done += 1
+        bind_log_context(batch=self.batches_done)  # and its publishing's lines
         log.info(
-            "batch %d: %d images, %d errors, download %.0f ms, inference %.0f ms (%.1f ms/image)",
+            "batch %d: %d images, %d errors, download %.0f ms, decode %.0f ms, "
+            "inference %.0f ms (%.1f ms/image)",
             self.batches_done,
             len(blobs),
             errors,
             batch.download_ms,
-            inference_ms,
-            inference_ms / len(blobs),
+            timings.get("decode_ms", 0.0),
+            timings["inference_ms"],
+            timings["inference_ms"] / len(blobs),
+            extra={
+                "images": len(blobs),
+                "errors": errors,
+                **timings,
+                "request_ids": [r.request.request_id for r, _ in batch.images if r.request],
+            },
         )
-        self._spawn_publish(outgoing)
+        self._spawn_publish(outgoing, batch_span=batch.span)
 
     def _capacity_report(self) -> dict[str, float]:
         """What the autoscaler learns from each result (`iras.scaler.reports`): this
@@ -407,7 +431,12 @@ class Worker:
                 log.error("deleting malformed message %s: %s", message.message_id, message.problem)
                 malformed.append(message)
             else:
-                log.warning("answering refused message %s: %s", message.message_id, message.problem)
+                log.warning(
+                    "answering refused message %s: %s",
+                    message.message_id,
+                    message.problem,
+                    extra=request_ids(message.refused),
+                )
                 refusal = ImageError(f"the request was refused: {message.problem}")
                 errors.append((message, message.refused, refusal))
         answers = [
@@ -429,13 +458,26 @@ class Worker:
             self._spawn_publish(answers, also_delete=malformed)
 
     def _spawn_publish(
-        self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received] = ()
+        self,
+        outgoing: Sequence[Outgoing],
+        also_delete: Sequence[Received] = (),
+        batch_span: Span | None = None,
     ) -> None:
-        _spawn_into(self._publish_tasks, self._publish(outgoing, also_delete))
+        """Publish in a task of its own; `batch_span` (its batch's) ends when it is done."""
+        _spawn_into(self._publish_tasks, self._publish(outgoing, also_delete, batch_span))
 
-    async def _publish(self, outgoing: Sequence[Outgoing], also_delete: Sequence[Received]) -> None:
+    async def _publish(
+        self,
+        outgoing: Sequence[Outgoing],
+        also_delete: Sequence[Received],
+        batch_span: Span | None = None,
+    ) -> None:
         try:
-            await self._publisher.publish(outgoing)
+            started = time.perf_counter()
+            with TRACER.start_as_current_span("iras.publish", context=under(batch_span)):
+                await self._publisher.publish(outgoing)
+            if outgoing:  # results stored, sent and their requests deleted
+                self.metrics.observe_publish(time.perf_counter() - started)
             await self._publisher.delete(also_delete)
         except Exception:  # AWS away mid-publish: the messages come back, nothing is lost
             log.warning(
@@ -447,6 +489,8 @@ class Worker:
             # Whatever was not deleted comes back after its visibility timeout.
             self._forget([item.received for item in outgoing])
             self._forget(also_delete)
+            if batch_span is not None:
+                batch_span.end()
 
     # --- stopping ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import logging
 from fastapi import Request
 
 from iras.aws.errors import AWS_ERRORS
+from iras.telemetry.log_context import bind_log_context
 from iras.web.access import client_of
 from iras.web.deps import RETRY_AFTER_S
 from iras.web.errors import ApiError
@@ -50,7 +51,9 @@ async def accept_images(
         gateway.metrics.uploads_rejected.labels(error.code).inc()
         raise
     try:
-        return await submitter.submit(images, owner, manifest=manifest, client=client_of(request))
+        job = await submitter.submit(images, owner, manifest=manifest, client=client_of(request))
+        bind_job_log_context(job)  # this request's lines from here on, its access line too
+        return job
     except TooManyJobs as refused:
         gateway.metrics.uploads_rejected.labels("too_many_jobs").inc()
         raise ApiError(
@@ -69,6 +72,12 @@ async def accept_images(
         ) from None
     finally:  # stored and queued, or refused: its files and its share of the upload budget go
         await images.close()
+
+
+def bind_job_log_context(job: Job) -> None:
+    """The job's id, and its request's when it has one only, on the lines that follow."""
+    only = job.requests[0].request_id if len(job.requests) == 1 else None
+    bind_log_context(job_id=job.job_id, request_id=only)
 
 
 def wait_timeout(gateway: Gateway, request_id: str) -> ApiError:
