@@ -1,12 +1,14 @@
 """Issue 19's overhead target: what tracing every upload costs `iras serve`, in rounds.
 
-    .venv/bin/python benchmarks/tracing_overhead.py [--images DIR] [--rounds 3] [--json]
+    .venv/bin/python benchmarks/tracing_overhead.py [--images DIR] [--rounds 3] [--sample R] [--json]
 
 Each round runs two fresh `iras serve` (0-2 workers, the embedded AWS), one with tracing
 off (no `OTEL_*` variable: the default) and one with it on (`OTEL_EXPORTER_OTLP_ENDPOINT`
 at a local OTLP/HTTP receiver, every request sampled, the worst case), in alternating
 order, and drives each at concurrency 50 (900 images after 30 warm-up ones, as
-`serve_targets.py` does). Compared within the round (this VM's speed drifts): IRAS's CPU
+`serve_targets.py` does). `--sample R` traces a share R of the uploads instead, by the
+standard sampler a deployment would set (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`,
+`OTEL_TRACES_SAMPLER_ARG=R`). Compared within the round (this VM's speed drifts): IRAS's CPU
 per image (gateway and workers; the embedded AWS, which tracing does not touch, apart)
 and throughput, on over off. Target: a few percent of CPU per image.
 """
@@ -27,7 +29,12 @@ from tests.telemetry.otlp_receiver import otlp_receiver
 
 from iras.bench.serve_process import serving
 
-OTEL_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_BSP_SCHEDULE_DELAY")
+OTEL_VARIABLES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+)
 
 
 def measured(images: Path) -> dict[str, Any]:
@@ -85,8 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sample", type=float, help="trace this share of uploads (0-1)")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     args = parser.parse_args()
+    if args.sample is not None:  # read by every process's SDK; none traces while "off"
+        os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        os.environ["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample)
     rounds = []
     for number in range(1, args.rounds + 1):
         rounds.append(one_round(args.images, on_first=number % 2 == 0))

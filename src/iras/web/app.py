@@ -19,7 +19,12 @@ from iras import __version__
 from iras.aws import open_clients
 from iras.aws.errors import fail_fast_when_unreachable
 from iras.config import Settings
-from iras.telemetry.tracing import GATEWAY_SERVICE, asgi_middleware, flush_tracing, start_tracing
+from iras.telemetry.tracing import (
+    GATEWAY_SERVICE,
+    HTTP_SPANS_ONLY,
+    flush_tracing,
+    start_tracing,
+)
 from iras.web.access import Access
 from iras.web.body_limits import BodySizeLimit, body_limits
 from iras.web.errors import install_error_handlers
@@ -79,11 +84,13 @@ def create_app(
                 await gateway.stop()
                 flush_tracing()
 
+    start_tracing(GATEWAY_SERVICE)  # off unless OTEL_* configures it
     app = FastAPI(
         title="IRAS",
         version=__version__,
         summary="Image Recognition as a Service: ImageNet labels for uploaded images.",
         lifespan=lifespan,
+        telemetry=HTTP_SPANS_ONLY,
     )
     install_error_handlers(app)
     app.state.access = Access.from_settings(settings)
@@ -93,11 +100,6 @@ def create_app(
     default_limit, route_limits = body_limits(settings)
     app.add_middleware(BodySizeLimit, default=default_limit, by_path=route_limits)
     app.add_middleware(RequestMetrics, metrics=metrics)
-    start_tracing(GATEWAY_SERVICE)  # off unless OTEL_* configures it
-    traced = asgi_middleware()
-    if traced is not None:  # outermost: its span covers the whole request
-        middleware, options = traced
-        app.add_middleware(middleware, **options)
 
     # Before the page's mount at "/": a POST route there (the course's `POST /`) answers
     # POSTs only, and GET / still reaches the page.
