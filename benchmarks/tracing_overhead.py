@@ -1,11 +1,11 @@
 """Issue 19's overhead target: what tracing every upload costs `iras serve`, in rounds.
 
-    .venv/bin/python benchmarks/tracing_overhead.py [--images DIR] [--rounds 3] [--sample R] [--json]
+    .venv/bin/python benchmarks/tracing_overhead.py [--images DIR] [--rounds 3] [--count N] [--sample R] [--json]
 
 Each round runs two fresh `iras serve` (0-2 workers, the embedded AWS), one with tracing
 off (no `OTEL_*` variable: the default) and one with it on (`OTEL_EXPORTER_OTLP_ENDPOINT`
 at a local OTLP/HTTP receiver, every request sampled, the worst case), in alternating
-order, and drives each at concurrency 50 (900 images after 30 warm-up ones, as
+order, and drives each at concurrency 50 (`--count`, 900 images, after 30 warm-up ones, as
 `serve_targets.py` does). `--sample R` traces a share R of the uploads instead, by the
 standard sampler a deployment would set (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`,
 `OTEL_TRACES_SAMPLER_ARG=R`). Compared within the round (this VM's speed drifts): IRAS's CPU
@@ -37,9 +37,9 @@ OTEL_VARIABLES = (
 )
 
 
-def measured(images: Path) -> dict[str, Any]:
+def measured(images: Path, count: int) -> dict[str, Any]:
     with serving() as served:
-        report = drive(served.url, served.pid, images, concurrency=50, count=900)
+        report = drive(served.url, served.pid, images, concurrency=50, count=count)
     cpu = report["cpu_s_per_image"]
     return {
         "ips": report["throughput_ips"],
@@ -48,23 +48,23 @@ def measured(images: Path) -> dict[str, Any]:
     }
 
 
-def traced(images: Path) -> dict[str, Any]:
+def traced(images: Path, count: int) -> dict[str, Any]:
     """`measured` with every process of `iras serve` exporting its spans."""
     with otlp_receiver() as receiver:
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.url
         try:
-            figures = measured(images)
+            figures = measured(images, count)
         finally:
             os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT")
         figures["spans"] = len(receiver.spans)
     return figures
 
 
-def one_round(images: Path, on_first: bool) -> dict[str, Any]:
+def one_round(images: Path, count: int, on_first: bool) -> dict[str, Any]:
     if on_first:
-        on, off = traced(images), measured(images)
+        on, off = traced(images, count), measured(images, count)
     else:
-        off, on = measured(images), traced(images)
+        off, on = measured(images, count), traced(images, count)
     return {
         "off": off,
         "on": on,
@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--count", type=int, default=900, help="images per run")
     parser.add_argument("--sample", type=float, help="trace this share of uploads (0-1)")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
     args = parser.parse_args()
@@ -100,7 +101,7 @@ def main() -> None:
         os.environ["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample)
     rounds = []
     for number in range(1, args.rounds + 1):
-        rounds.append(one_round(args.images, on_first=number % 2 == 0))
+        rounds.append(one_round(args.images, args.count, on_first=number % 2 == 0))
         if not args.json:
             print(describe(number, rounds[-1]), flush=True)
     if args.json:
