@@ -11,28 +11,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import threading
 import urllib.request
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import aioboto3
 import pytest
 from botocore.exceptions import ClientError
-from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder
 
 from iras.aws import AwsClients, open_clients
 from iras.config import Settings
 from iras.infra.provision import Resources
-from iras.local_aws import CALLS_PATH, LOOPBACK, dummy_credentials
+from iras.local_aws import CALLS_PATH
 from iras.local_aws.dispatch import FastDispatch
-from iras.local_aws.keepalive import KeepAliveHandler
 from iras.local_aws.s3_objects import S3Objects
 from iras.local_aws.server import build_app
 
@@ -236,22 +232,6 @@ def test_another_moto_runs_without_the_fast_path(monkeypatch: pytest.MonkeyPatch
 
 
 # --- IRAS's own clients, over HTTP ---------------------------------------------------------
-
-
-@pytest.fixture
-def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FastDispatch]]:
-    """The embedded AWS's app served from a thread of this process, to look inside it."""
-    for name, value in dummy_credentials(os.environ).items():
-        monkeypatch.setenv(name, value)
-    app = build_app()
-    server = make_server(LOOPBACK, 0, app, threaded=True, request_handler=KeepAliveHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join()
 
 
 def counted_calls(endpoint: str) -> Counter[str]:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
+
+import boto3
+import pytest
 
 from iras.local_aws import speedups
 
@@ -30,6 +35,11 @@ def test_the_speedups_answer_what_moto_answers() -> None:
         assert backend.is_message_valid_based_on_retention_period(
             "speedups-test", message
         ) == speedups.ORIGINALS["retention_check"](backend, "speedups-test", message)
+    handles = {message.receipt_handle for message in received}
+    original = speedups.ORIGINALS["receipt_handle"]()
+    assert len(handles) == 10
+    assert {len(handle) for handle in handles} == {len(original)}
+    assert all(handle.isascii() and handle.islower() and handle.isalpha() for handle in handles)
     now_ms = time.time() * 1000
     assert abs(sqs_models.unix_time_millis() - now_ms) < 50
     assert abs(speedups.ORIGINALS["unix_time_millis"]() - now_ms) < 50
@@ -53,3 +63,66 @@ def test_a_receive_costs_the_same_at_any_depth() -> None:
         seconds[depth] = time.perf_counter() - started
     # Unpatched, a receive of 10 at depth 1000 took ~50x longer than at depth 50.
     assert seconds[1000] < 5 * seconds[50] + 0.05
+
+
+def test_plain_answers_are_the_serializers_json(
+    in_process_aws: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every SQS answer the embedded AWS gives while IRAS-shaped calls run is made both
+    ways; the plain one must parse to what moto's serializer makes."""
+    import moto.sqs.responses as sqs_responses
+
+    made: list[tuple[str, Any, Any]] = []
+    fast = sqs_responses.SQSResponse.serialized
+
+    def both(response: Any, action_result: Any) -> Any:
+        answer = fast(response, action_result)
+        original = speedups.ORIGINALS["serialized"](response, action_result)
+        made.append((response._get_action(), answer, original))
+        return answer
+
+    monkeypatch.setattr(sqs_responses.SQSResponse, "serialized", both)
+    endpoint, _ = in_process_aws
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="plain-answers")["QueueUrl"]
+    traced = {"traceparent": {"DataType": "String", "StringValue": "00-ab-cd-01"}}
+    sqs.send_message_batch(
+        QueueUrl=queue,
+        Entries=[
+            {"Id": "a", "MessageBody": "one", "MessageAttributes": traced},
+            {"Id": "b", "MessageBody": "two"},
+            {"Id": "c", "MessageBody": "three", "DelaySeconds": 0},
+        ],
+    )
+    binary = {"blob": {"DataType": "Binary", "BinaryValue": b"\x00\xff"}}
+    sqs.send_message(QueueUrl=queue, MessageBody="four", MessageAttributes=binary)
+    received = []
+    while len(received) < 4:
+        received += sqs.receive_message(
+            QueueUrl=queue,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+    handles = [message["ReceiptHandle"] for message in received]
+    deleted = sqs.delete_message_batch(
+        QueueUrl=queue,
+        Entries=[{"Id": "x", "ReceiptHandle": handles[0]}, {"Id": "y", "ReceiptHandle": "bad"}],
+    )
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=handles[1])
+
+    assert {message["Body"] for message in received} == {"one", "two", "three", "four"}
+    by_body = {message["Body"]: message for message in received}
+    assert by_body["one"]["MessageAttributes"] == traced
+    assert by_body["four"]["MessageAttributes"]["blob"]["BinaryValue"] == b"\x00\xff"
+    assert [entry["Id"] for entry in deleted["Successful"]] == ["x"]
+    assert [entry["Id"] for entry in deleted["Failed"]] == ["y"]
+    actions = [action for action, _, _ in made]
+    assert {"SendMessageBatch", "SendMessage", "ReceiveMessage", "DeleteMessageBatch"} <= set(
+        actions
+    )
+    for action, (status, headers, body), (status0, headers0, body0) in made:
+        headers.pop("x-amzn-requestid", None)  # added to the first answer after it is made
+        assert (status, headers) == (status0, headers0), action
+        assert json.loads(body) == json.loads(body0), action

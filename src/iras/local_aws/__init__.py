@@ -8,9 +8,10 @@ moto checks no signatures, but botocore refuses to sign without credentials, so
 The modules: `process` starts and stops the child, `server` is the child, `dispatch`
 its WSGI front (short routing, call counts at `GET /_iras/calls`), `direct` moto's
 handlers without Flask, `s3_objects` plain S3 object PUTs and GETs straight from moto's
-backend, `speedups` its fixes to moto's SQS, `keepalive` its HTTP handler; `web_instance` the
-EC2 record `iras serve` keeps for its gateway, the course's `web-instance`. Importing
-this package imports no moto: only the child pays for it.
+backend, `speedups` its fixes to moto's SQS, `keepalive` its HTTP handler, `headers` its
+reading of request headers; `web_instance` the EC2 record `iras serve` keeps for its
+gateway, the course's `web-instance`. Importing this package imports no moto: only the
+child pays for it.
 """
 
 from __future__ import annotations

@@ -60,8 +60,10 @@ def serve(listen_fd: int, ready_fd: int, parent_fd: int) -> None:
     """
     from werkzeug.serving import make_server
 
+    from iras.local_aws import headers
     from iras.local_aws.keepalive import KeepAliveHandler
 
+    headers.install()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # werkzeug logs every request at INFO: thousands of lines per benchmark, none useful.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
