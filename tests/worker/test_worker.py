@@ -467,3 +467,44 @@ async def test_a_message_arriving_while_the_worker_stops_is_not_hidden(
 async def _polling(aws: AwsClients, queue_url: str) -> bool:
     """The queue is empty and nothing is in flight: a started worker is parked in long polls."""
     return await queue_counts(aws, queue_url) == (0, 0)
+
+
+async def test_a_stop_ends_the_spans_of_batches_it_does_not_publish(
+    settings: Settings,
+    aws: AwsClients,
+    resources: Resources,
+    classifier: Classifier,
+    reply_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Traced, the stop of the test above leaves 2 batches classifying (given up on at
+    the deadline) and 1 downloaded and not started (handed back): their `iras.batch`
+    spans end with the stop, saying why, instead of never reaching the exporter."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from iras.worker import worker as worker_module
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    started: list[object] = []
+
+    def recorded_batch_span(contexts: object) -> object:
+        span = provider.get_tracer("test").start_span("iras.batch")
+        started.append(span)
+        return span
+
+    monkeypatch.setattr(worker_module, "start_batch_span", recorded_batch_span)
+    settings = settings.model_copy(update={"shutdown_grace_s": 0, "batch_size": 1})
+    await _stop_with_batches_overrunning(
+        settings, aws, resources, classifier, reply_queue, count=20, held=2 + 1 + 11
+    )
+
+    ended = exported.get_finished_spans()
+    assert len(started) >= 3 and len(ended) == len(started)
+    reasons = sorted(str(span.attributes.get("iras.batch.unfinished")) for span in ended)
+    assert reasons.count("handed back at a stop") >= 1
+    assert reasons.count("left running at the stop's deadline") == 2
+    provider.shutdown()

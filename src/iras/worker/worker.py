@@ -217,8 +217,12 @@ class Worker:
             )
             self._downloading = messages
             span = start_batch_span([message.trace_context for message in messages])
-            with TRACER.start_as_current_span("iras.download", context=under(span)):
-                batch = await download_batch(self._aws.objects, settings.input_bucket, messages)
+            try:
+                with TRACER.start_as_current_span("iras.download", context=under(span)):
+                    batch = await download_batch(self._aws.objects, settings.input_bucket, messages)
+            except BaseException:  # a stop cancels a download: its messages go back
+                _end_unfinished(span, "the download was cancelled or failed")
+                raise
             batch.span = span
             self._downloading = []
             self._settle_unclassifiable(batch)
@@ -285,9 +289,11 @@ class Worker:
             # Leave the messages to be delivered again (and dead-lettered if it persists).
             log.exception("classifying a batch of %d failed; messages will be retried", len(blobs))
             self._forget([received for received, _ in batch.images])
-            if batch.span is not None:
-                batch.span.end()
+            _end_unfinished(batch.span, "classifying failed")
             return
+        except asyncio.CancelledError:  # a batch in hand left running at a stop's deadline
+            _end_unfinished(batch.span, "left running at the stop's deadline")
+            raise
         finished = time.perf_counter()
         outcomes = times.outcomes
         self._throughput.batch_done(started, finished, len(blobs))
@@ -534,6 +540,7 @@ class Worker:
             batch = self._ready_batches.get_nowait()
             if batch is not None:
                 unstarted += [received for received, _ in batch.images]
+                _end_unfinished(batch.span, "handed back at a stop")
         return unstarted
 
     async def _queue_final_batches(self, messages: Sequence[Received], deadline: Deadline) -> None:
@@ -597,3 +604,13 @@ def _spawn_into(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None])
     task = asyncio.create_task(work)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+
+
+def _end_unfinished(span: Span | None, why: str) -> None:
+    """End the `iras.batch` span of a batch that will not be published (which ends it
+    otherwise), saying why: a trace must not hold a span that never ends."""
+    if span is None:
+        return
+    if span.is_recording():
+        span.set_attribute("iras.batch.unfinished", why)
+    span.end()
