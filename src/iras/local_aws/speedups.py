@@ -11,8 +11,8 @@ Profiled under IRAS's load, moto spent most of an SQS call's CPU on three things
 - `Queue.attributes` itself, computed for every message sent (to read one flag), which
   converts every attribute's CamelCase name to snake_case with regular expressions.
 
-- and a little: each received message's receipt handle, 185 letters drawn by one
-  `random.choice` call each (~0.1 ms per message), now drawn by one `random.choices`.
+And a little on a fourth: each received message's receipt handle, 185 letters drawn by
+one `random.choice` call each (~0.1 ms per message), here drawn by one `random.choices`.
 
 Two more are moto's per-call set-up, not SQS's alone. `BaseResponse.call_action` lists a
 response class's methods with `inspect.getmembers` on every call (kept per class here:

@@ -11,18 +11,19 @@ the kernels add pairs of uint8 x int8 products in 16 bits, which saturate with f
 weights. Measured on an AVX2 EPYC, full range kept the float top-1 on 41% of the check's
 photos and 7 bits on 84%; on the 100 sample photos 7 bits scored 0.90 against fp32's
 0.88. A file made on one CPU may run on another (a baked image, a shared cache), so one
-recipe must be right on all of them. The uint8 pixel input and the
-normalisation in the graph need no special handling: calibration only measures float
-tensors, so the first quantized tensor is the normalised input of the first convolution.
+recipe must be right on all of them. The uint8 pixel input and the normalisation in the
+graph need no special handling: calibration only measures float tensors, so the first
+quantized tensor is the normalised input of the first convolution.
 Two outputs stay float: the probabilities (uint8 would round them to 1/256, and top-k
 scores would tie) and the logits before them, for the same reason.
 
 The file is kept next to the float export, or in the user's cache when that folder is
-read-only. A file the check refuses is not kept, but the refusal is (`<name>.refused`,
-its reason inside), so that every later process runs fp32 at once instead of spending
-~10 s and ~1.6 GB to be refused again. Its name carries a digest of the float file, of the resize and crop that made
-the calibration pixels, and of `QUANT_FORMAT`, so a new export or a changed recipe never
-meets a stale file. It is written to a temporary name and renamed, as the float export is.
+read-only. Its name carries a digest of the float file, of the resize and crop that made
+the calibration pixels, of `QUANT_FORMAT` and of onnxruntime's version, so a new export,
+a changed recipe or another runtime never meets a stale file. It is written to a
+temporary name and renamed, as the float export is. A file the check refuses is not
+kept, but the refusal is (`<name>.refused`, its reason inside), so that every later
+process runs fp32 at once instead of spending ~10 s and ~1.6 GB to be refused again.
 """
 
 from __future__ import annotations
