@@ -80,7 +80,11 @@ def quantized_path(float_path: Path, spec: PreprocessSpec) -> Path:
 
 
 def find_quantized(float_path: Path, spec: PreprocessSpec) -> Path | None:
-    return next((path for path in cache_candidates(float_path, spec) if path.is_file()), None)
+    return _first_file(cache_candidates(float_path, spec))
+
+
+def _first_file(candidates: list[Path]) -> Path | None:
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def int8_model(float_path: Path, spec: PreprocessSpec) -> Path:
@@ -90,19 +94,21 @@ def int8_model(float_path: Path, spec: PreprocessSpec) -> Path:
     takes ~10 s and ~1.6 GB, and `iras serve --course` starts 15 workers at once, which
     would otherwise each quantize the same file. The others wait, then load its file.
     """
-    found = _found_or_refused(float_path, spec)
+    candidates = cache_candidates(float_path, spec)  # named by a digest of the whole file
+    found = _found_or_refused(candidates)
     if found is not None:
         return found
-    with _one_process_at_a_time(f"{quantized_name(float_path, spec)}.lock"):
-        return _found_or_refused(float_path, spec) or quantize_to_cache(float_path, spec)
+    with _one_process_at_a_time(f"{candidates[0].name}.lock"):
+        return _found_or_refused(candidates) or quantize_to_cache(float_path, spec, candidates)
 
 
-def _found_or_refused(float_path: Path, spec: PreprocessSpec) -> Path | None:
-    """The cached int8 file, or None to make it; `ModelError` if it was refused before."""
-    found = find_quantized(float_path, spec)
+def _found_or_refused(candidates: list[Path]) -> Path | None:
+    """The cached int8 file among `candidates`, or None to make it; `ModelError` if it
+    was refused before."""
+    found = _first_file(candidates)
     if found is not None:
         return found
-    for candidate in cache_candidates(float_path, spec):
+    for candidate in candidates:
         refusal = refusal_path(candidate)
         with contextlib.suppress(OSError):
             reason = refusal.read_text(encoding="utf-8").strip()
