@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from iras.aws import AwsClients
@@ -22,7 +22,7 @@ from iras.telemetry.propagation import (
     sqs_message_bytes,
     trace_attributes,
 )
-from iras.telemetry.tracing import tracing_configured, tracing_on
+from iras.telemetry.tracing import start_linked_span, tracing_configured, tracing_on
 from iras.web.validation import clean_name
 from tests.support import image_bytes
 from tests.web.conftest import serve_gateway, wait_ready
@@ -146,3 +146,23 @@ async def test_untraced_uploads_queue_requests_without_attributes(
     messages = got["Messages"]
     assert len(messages) == 3
     assert all("MessageAttributes" not in message for message in messages)
+
+
+def test_work_for_several_messages_is_one_span_in_the_first_ones_trace(
+    recording: trace.Tracer,
+) -> None:
+    first, second = (
+        SpanContext(0x1234, span_id, is_remote=True, trace_flags=TraceFlags(1))
+        for span_id in (0x5678, 0x9ABC)
+    )
+    span = start_linked_span("iras.reply", [first, None, second, first], tracer=recording)
+    assert isinstance(span, ReadableSpan)
+    span.end()
+    assert span.parent is not None and span.parent.span_id == first.span_id
+    assert [link.context for link in span.links] == [first, second]  # each once, in order
+    assert span.attributes is not None
+    assert span.attributes["messaging.batch.message_count"] == 4
+
+
+def test_no_span_for_messages_that_carried_no_context(recording: trace.Tracer) -> None:
+    assert start_linked_span("iras.receive", [None, None], tracer=recording) is None

@@ -15,13 +15,18 @@ before computing attributes), no message attribute is sent or asked for
 
 The span names, one upload's trace:
 - gateway: the HTTP request (`POST /upload`, FastAPI's own server span), and under
-  it `iras.validate` (reading and checking the form) and `iras.upload`, with
-  `iras.store` (S3 puts) and `iras.queue` (SendMessageBatch), whose context travels in
-  each request message;
-- worker: `iras.receive` per message (a child of its `iras.queue`), `iras.batch` (child
-  of its first request's, linking every request in it), under it `iras.download`,
-  `iras.inference` and `iras.publish`, whose context travels in each reply;
-- gateway again: `iras.reply` per reply received (a child of that `iras.publish`).
+  it `iras.validate` (reading and checking the form), `iras.store` (S3 puts) and
+  `iras.queue` (SendMessageBatch), whose context travels in each request message;
+- worker: `iras.receive` per receive call, `iras.batch`, and under the batch
+  `iras.download`, `iras.inference` and `iras.publish`, whose context travels in each
+  reply;
+- gateway again: `iras.reply` per receive call of replies.
+
+Work done at once for several messages is one span (`start_linked_span`): a child of
+its first message's span, linking every message's, so a batch of one sits in its
+upload's trace and a batch of ten is found from all ten. Spans are few because each one
+costs ~0.15 ms of CPU to record and export: at c=50 an upload makes 5.1 of them, where
+a span per message (and an `iras.upload` beside the request's own) made 7.6.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanContext
+from opentelemetry.trace import Link, Span, SpanContext, Tracer
 
 from iras.telemetry.propagation import parent_context
 
@@ -116,18 +121,42 @@ def flush_tracing(timeout_s: float = 5.0) -> None:
         log.warning("tracing: spans not exported within %.0f s at flush", timeout_s)
 
 
+def start_linked_span(
+    name: str,
+    contexts: Sequence[SpanContext | None],
+    start_time: int | None = None,
+    tracer: Tracer = TRACER,
+) -> Span | None:
+    """`name`, one span for work done at once for several messages that each carried the
+    context of the span that sent it (None: a message without one); None when none did.
+
+    A child of the first message's span (work for one message belongs to its upload's
+    trace), linking every distinct one, as OpenTelemetry's messaging conventions have a
+    batch receive do. One span per call, not per message: a span costs ~0.15 ms of CPU to
+    record and export, and per message the receives and replies were two of an upload's
+    7.6 spans, against 0.43 now.
+    """
+    present: list[SpanContext] = []  # each sending span once, in the messages' order
+    for context in contexts:
+        if context is not None and all(context.span_id != seen.span_id for seen in present):
+            present.append(context)
+    if not present:
+        return None
+    links = [Link(context) for context in present]
+    span = tracer.start_span(
+        name, context=parent_context(present[0]), links=links, start_time=start_time
+    )
+    if span.is_recording():
+        span.set_attribute("messaging.batch.message_count", len(contexts))
+    return span
+
+
 def start_batch_span(contexts: Sequence[SpanContext | None]) -> Span:
     """The `iras.batch` span of a batch whose requests came with `contexts` (None: a
-    request without one): a child of the first request's (a batch of one belongs to its
-    upload's trace), linking every request's."""
-    present = [context for context in contexts if context is not None]
-    if not present:
-        return TRACER.start_span("iras.batch")
-    links = [Link(context) for context in present]
-    span = TRACER.start_span("iras.batch", context=parent_context(present[0]), links=links)
-    if span.is_recording():
-        span.set_attribute("iras.batch.messages", len(contexts))
-    return span
+    request without one): `start_linked_span`'s, or a root span when no request had one
+    (the batch's stages are still traced under it)."""
+    span = start_linked_span("iras.batch", contexts)
+    return TRACER.start_span("iras.batch") if span is None else span
 
 
 def under(span: Span | None) -> Context | None:

@@ -20,11 +20,12 @@ import contextlib
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry import trace
 
 from iras.aws import BotocoreClient, MessageQueue, QueueMessage
 from iras.aws.retry import retry_while_away
@@ -34,8 +35,8 @@ from iras.messages import (
     MessageError,
     decode_gateway_report,
 )
-from iras.telemetry.propagation import TRACE_ATTRIBUTE_NAMES, extract_span_context, parent_context
-from iras.telemetry.tracing import TRACER, tracing_on
+from iras.telemetry.propagation import TRACE_ATTRIBUTE_NAMES, extract_span_context
+from iras.telemetry.tracing import start_linked_span, tracing_on
 from iras.web.sender import BatchingSender
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,8 @@ async def _poll(
             receive, on=Exception, failed="receiving replies failed", logger=log
         )
         on_receive()
-        for message in received:
-            with _reply_span(message):
+        with _reply_span(received):
+            for message in received:
                 parsed = _parse(message.body)
                 if isinstance(parsed, GatewayReport):
                     on_report(parsed)
@@ -133,13 +134,14 @@ async def _poll(
         deleter.add([m.receipt_handle for m in received], wait=False)
 
 
-def _reply_span(message: QueueMessage) -> AbstractContextManager[object]:
-    """`iras.reply`, a child of the worker's `iras.publish` whose context the reply
-    carries; nothing for a reply without one (tracing off, here or in the worker)."""
-    remote = extract_span_context(message.attributes)
-    if remote is None:
+def _reply_span(received: Sequence[QueueMessage]) -> AbstractContextManager[object]:
+    """`iras.reply`, the handling of one receive call's replies (`start_linked_span`'s:
+    a child of the first traced reply's `iras.publish`, linking each); nothing when no
+    reply carried a context (tracing off, here or in the worker)."""
+    span = start_linked_span("iras.reply", [extract_span_context(m.attributes) for m in received])
+    if span is None:
         return contextlib.nullcontext()
-    return TRACER.start_as_current_span("iras.reply", context=parent_context(remote))
+    return trace.use_span(span, end_on_exit=True)
 
 
 def _parse(body: str) -> ResultJson | GatewayReport | None:

@@ -22,6 +22,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
+from opentelemetry import trace
+
 from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
 from iras.aws.types import OutboundMessage
@@ -82,12 +84,12 @@ class Submitter:
         self._on_submit(len(uploads))
         deadline_s = self._settings.aws_deadline_s
         deadline = asyncio.timeout(deadline_s)
+        request_span = trace.get_current_span()  # the HTTP request's: it is the upload's
+        if request_span.is_recording():
+            request_span.set_attribute("iras.images", len(uploads))
         try:
-            with TRACER.start_as_current_span("iras.upload") as span:
-                if span.is_recording():
-                    span.set_attribute("iras.images", len(uploads))
-                async with deadline:
-                    return await self._submit(uploads, owner, manifest, slot)
+            async with deadline:
+                return await self._submit(uploads, owner, manifest, slot)
         except _FAILURES as error:
             if deadline.expired():
                 raise AwsUnavailable(

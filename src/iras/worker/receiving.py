@@ -19,8 +19,8 @@ from iras.aws import MessageQueue, QueueMessage
 from iras.aws.queues import SQS_BATCH_LIMIT
 from iras.aws.retry import retry_while_away
 from iras.messages import MessageError, RefusedRequest, Request, decode_request
-from iras.telemetry.propagation import TRACE_ATTRIBUTE_NAMES, extract_span_context, parent_context
-from iras.telemetry.tracing import TRACER, tracing_on
+from iras.telemetry.propagation import TRACE_ATTRIBUTE_NAMES, extract_span_context
+from iras.telemetry.tracing import start_linked_span, tracing_on
 from iras.worker.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -81,23 +81,18 @@ def parse_message(message: QueueMessage, received_at: float) -> Received:
     )
 
 
-def record_receive_spans(received: Sequence[Received], started_ns: int) -> None:
-    """An `iras.receive` span for each traced message of one receive call, from the
-    call's start until now, a child of the span that queued it."""
-    for message in received:
-        if message.trace_context is not None:
-            # From the call's start, or the message's submission if later: a long poll
-            # may have waited long before this message came.
-            submitted = message.request.submitted_at if message.request else 0.0
-            span = TRACER.start_span(
-                "iras.receive",
-                context=parent_context(message.trace_context),
-                start_time=max(started_ns, int(submitted * 1e9)),
-            )
-            if span.is_recording():
-                span.set_attribute("messaging.message.id", message.message_id)
-                span.set_attribute("iras.receive_count", message.receive_count)
-            span.end()
+def record_receive_span(received: Sequence[Received], started_ns: int) -> None:
+    """The `iras.receive` span of one receive call (`start_linked_span`'s), none when no
+    message came traced: from the call's start, or from the first message's submission
+    if later, since a long poll may have waited long before anything came, until now."""
+    if not received:
+        return
+    submitted = min(m.request.submitted_at if m.request else 0.0 for m in received)
+    start = max(started_ns, int(submitted * 1e9))
+    contexts = [message.trace_context for message in received]
+    span = start_linked_span("iras.receive", contexts, start_time=start)
+    if span is not None:
+        span.end()
 
 
 async def receive_until(
@@ -145,7 +140,7 @@ async def receive_until(
             )
             now = time.time()
             parsed = [parse_message(message, now) for message in got]
-            record_receive_spans(parsed, started_ns)
+            record_receive_span(parsed, started_ns)
             return room, parsed
         except BaseException:
             inbox.release(room)
