@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ReceivedSpan:
     span_id: str
     parent_id: str
     links: tuple[tuple[str, str], ...]  # (trace id, span id)
+    attributes: dict[str, object]  # the string, integer and boolean ones
 
 
 class OtlpReceiver:
@@ -73,6 +75,7 @@ class OtlpReceiver:
                             span_id=span.span_id.hex(),
                             parent_id=span.parent_span_id.hex(),
                             links=tuple((k.trace_id.hex(), k.span_id.hex()) for k in span.links),
+                            attributes={a.key: _plain(a.value) for a in span.attributes},
                         )
                     )
         with self._lock:
@@ -93,3 +96,9 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def _plain(value: AnyValue) -> object:
+    """An OTLP attribute value as Python's (None for the kinds the tests do not read)."""
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in {"string_value", "int_value", "bool_value"} else None

@@ -35,8 +35,12 @@ async def test_one_upload_is_one_trace_across_gateway_and_worker(tmp_path: Path)
     # The request's span is the upload's: its stages are its children.
     for stage in ("iras.validate", "iras.store", "iras.queue"):
         assert one(stage, "iras-gateway").parent_id == request.span_id
+    assert request.attributes["iras.images"] == 1
     # Across the queue: the message carried `iras.queue`'s context.
-    assert one("iras.receive", "iras-worker").parent_id == queue.span_id
+    receive = one("iras.receive", "iras-worker")
+    assert receive.parent_id == queue.span_id
+    assert receive.attributes["messaging.batch.message_count"] == 1
+    assert receive.attributes["iras.receive_count"] == 1
     batch = one("iras.batch", "iras-worker")
     assert batch.parent_id == queue.span_id
     assert (queue.trace_id, queue.span_id) in batch.links

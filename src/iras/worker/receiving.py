@@ -92,6 +92,8 @@ def record_receive_span(received: Sequence[Received], started_ns: int) -> None:
     contexts = [message.trace_context for message in received]
     span = start_linked_span("iras.receive", contexts, start_time=start)
     if span is not None:
+        if span.is_recording():  # above 1: a request came again (a worker died, or was slow)
+            span.set_attribute("iras.receive_count", max(m.receive_count for m in received))
         span.end()
 
 
