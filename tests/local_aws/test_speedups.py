@@ -45,6 +45,76 @@ def test_the_speedups_answer_what_moto_answers() -> None:
     assert abs(speedups.ORIGINALS["unix_time_millis"]() - now_ms) < 50
 
 
+#: The queue scans the speed-ups replace: their names in `ORIGINALS`, and on the queue.
+_SCANS = {
+    "messages": "messages",
+    "delayed_count": "approximate_number_of_messages_delayed",
+    "not_visible_count": "approximate_number_of_messages_not_visible",
+}
+
+
+def test_the_per_message_fixes_keep_moto_s_queue_state() -> None:
+    """The one-clock scans count what moto's count, a receive's copy leaves the stored
+    message whole, and a delete by any handle a message ever had removes it, once."""
+    import moto.sqs.models as sqs_models
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    assert speedups.apply()
+    backend = sqs_models.SQSBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+    queue = backend.create_queue("per-message", VisibilityTimeout="45")
+    attributes = {"traceparent": {"DataType": "String", "StringValue": "00-ab-cd-01"}}
+    for i in range(12):
+        backend.send_message(
+            "per-message",
+            f"body {i}",
+            message_attributes=attributes,
+            delay_seconds=30 if i % 4 == 0 else 0,
+        )
+    bare = backend.receive_message("per-message", 3, 0, 60, message_attribute_names=[])
+    assert [message.message_attributes for message in bare] == [{}, {}, {}]
+    original = {name: speedups.ORIGINALS[name].fget(queue) for name in _SCANS}
+    assert original == {name: getattr(queue, attribute) for name, attribute in _SCANS.items()}
+    assert len(queue.messages) == 6  # 12, less 3 delayed and 3 received
+    assert queue.approximate_number_of_messages_delayed == 3
+    assert queue.approximate_number_of_messages_not_visible == 3
+    # The copies went out without attributes; the stored messages keep theirs.
+    stored = {message.id: message for message in queue._messages}
+    assert all(stored[message.id].message_attributes == attributes for message in bare)
+
+    first = bare[0]
+    old_handle = first.receipt_handle
+    backend.change_message_visibility("per-message", old_handle, visibility_timeout=0)
+    again = backend.receive_message("per-message", 10, 0, 60, message_attribute_names=["All"])
+    assert first.id in {message.id for message in again}
+    assert all(message.message_attributes == attributes for message in again)
+    backend.delete_message("per-message", old_handle)  # a handle it had before
+    assert first.id not in {message.id for message in queue._messages}
+    backend.delete_message("per-message", old_handle)  # deleted already: let be
+    backend.delete_message("per-message", bare[1].receipt_handle)
+    assert len(queue._messages) == 10
+    with pytest.raises(ReceiptHandleIsInvalid):
+        backend.delete_message("per-message", "never-given-out")
+    assert len(queue._messages) == 10
+
+
+def test_request_ids_and_receipt_handles_are_shaped_as_moto_s() -> None:
+    import string
+
+    import moto.core.responses as responses
+
+    assert speedups.apply()
+    headers: dict[str, str] = {}
+    request_id = responses.gen_amzn_requestid_long(headers)
+    original = speedups.ORIGINALS["request_id"]()
+    assert headers == {"x-amzn-requestid": request_id}
+    assert len(request_id) == len(original) == speedups.REQUEST_ID_LENGTH
+    alphabet = set(string.ascii_letters + string.digits)
+    ids = {responses.gen_amzn_requestid_long() for _ in range(200)}
+    assert len(ids) == 200 and set("".join(ids)) <= alphabet
+    assert len(set("".join(ids))) == len(alphabet)  # every letter and digit is drawn
+
+
 def test_a_receive_costs_the_same_at_any_depth() -> None:
     import moto.sqs.models as sqs_models
     from moto.core import DEFAULT_ACCOUNT_ID

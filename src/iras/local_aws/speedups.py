@@ -12,7 +12,16 @@ Profiled under IRAS's load, moto spent most of an SQS call's CPU on three things
   converts every attribute's CamelCase name to snake_case with regular expressions.
 
 And a little on a fourth: each received message's receipt handle, 185 letters drawn by
-one `random.choice` call each (~0.1 ms per message), here drawn by one `random.choices`.
+one `random.choice` call each (~0.1 ms per message), and each answer's request id, 52 more;
+here both are random bytes mapped to the same alphabets (from the system's generator, as
+the handles already were: moto's seedable one is for tests that seed it, and IRAS does not).
+
+Then, per message, at IRAS's depths (tens of messages) and costs that grow with them:
+`Queue.messages` and the three `ApproximateNumberOf*` counts read the clock twice per
+message of the queue (here once per scan); `receive_message` deep-copies every message it
+returns (here a shallow copy: the one change to the copy, filtering its message
+attributes, assigns a new dict); and `Queue.delete_message` scans the queue twice, building
+a list of every message's receipt handles as it goes (here one scan).
 
 Two more are moto's per-call set-up, not SQS's alone. `BaseResponse.call_action` lists a
 response class's methods with `inspect.getmembers` on every call (kept per class here:
@@ -24,7 +33,9 @@ they are. An answer with anything else in it (binary or list message attributes,
 error) still goes through the serializer.
 
 At a depth of 100 a ReceiveMessage of 10 cost ~260 ms of CPU and a SendMessageBatch of
-10 ~75 ms; with these fixes ~5 ms each. The replacements return what the originals
+10 ~75 ms; with the first fixes ~5 ms each, and with the per-message ones a cycle of
+SendMessageBatch, ReceiveMessage and DeleteMessageBatch of 8 at a depth of ~50 costs
+about half of what it did. The replacements return what the originals
 return (the clock is `time.time()`, which the datetime arithmetic approximated), and
 they are applied only to the moto version they were written against: another version
 runs unpatched, just slower.
@@ -32,12 +43,13 @@ runs unpatched, just slower.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import importlib
 import json
 import logging
-import random
+import os
 import string
 import time
 from collections.abc import Callable
@@ -78,15 +90,27 @@ def apply() -> bool:
         receipt_handle=sqs_models.generate_receipt_handle,
         method_names=responses.method_names_from_class,
         serialized=sqs_responses.SQSResponse.serialized,
+        request_id=responses.gen_amzn_requestid_long,
+        messages=sqs_models.Queue.messages,
+        delayed_count=sqs_models.Queue.approximate_number_of_messages_delayed,
+        not_visible_count=sqs_models.Queue.approximate_number_of_messages_not_visible,
+        delete_message=sqs_models.Queue.delete_message,
+        deepcopy=sqs_models.deepcopy,
     )
     sqs_models.unix_time = _fast_clock(sqs_models.unix_time, scale=1.0)
     sqs_models.unix_time_millis = _fast_clock(sqs_models.unix_time_millis, scale=1000.0)
     sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retention_check
     sqs_models.generate_receipt_handle = _receipt_handle
+    responses.gen_amzn_requestid_long = _request_id
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
     sqs_responses.SQSResponse.serialized = _serialized
     underscored = functools.lru_cache(maxsize=None)(sqs_models.camelcase_to_underscores)
     sqs_models.Queue.attributes = property(functools.partial(_queue_attributes, underscored))
+    sqs_models.Queue.messages = property(_ready_messages)
+    sqs_models.Queue.approximate_number_of_messages_delayed = property(_delayed_count)
+    sqs_models.Queue.approximate_number_of_messages_not_visible = property(_not_visible_count)
+    sqs_models.Queue.delete_message = _delete_message
+    sqs_models.deepcopy = functools.partial(_copy_for_receive, sqs_models.Message)
     return True
 
 
@@ -128,11 +152,82 @@ def _queue_attributes(underscored: Callable[[str], str], queue: Any) -> dict[str
 
 #: moto's receipt handles: this many lowercase letters (`moto.sqs.utils`).
 RECEIPT_HANDLE_LENGTH = 185
+#: moto's request ids: this many letters and digits (`aws_headers`).
+REQUEST_ID_LENGTH = 52
+
+
+def _alphabet_table(alphabet: str) -> bytes:
+    """A `bytes.translate` table sending each byte value to a letter of `alphabet`
+    (not exactly uniform: these are unguessable-enough tokens, not keys)."""
+    return bytes(ord(alphabet[value % len(alphabet)]) for value in range(256))
+
+
+_LOWERCASE = _alphabet_table(string.ascii_lowercase)
+_LETTERS_AND_DIGITS = _alphabet_table(string.ascii_letters + string.digits)
 
 
 def _receipt_handle() -> str:
-    """moto's `generate_receipt_handle`: the same letters, drawn in one call."""
-    return "".join(random.choices(string.ascii_lowercase, k=RECEIPT_HANDLE_LENGTH))
+    """moto's `generate_receipt_handle`: as many lowercase letters, from random bytes."""
+    return os.urandom(RECEIPT_HANDLE_LENGTH).translate(_LOWERCASE).decode("ascii")
+
+
+def _request_id(headers: dict[str, Any] | None = None) -> str:
+    """moto's `gen_amzn_requestid_long`: as many letters and digits, from random bytes,
+    also set as the `x-amzn-requestid` of `headers` (a dict) as the original does."""
+    request_id = os.urandom(REQUEST_ID_LENGTH).translate(_LETTERS_AND_DIGITS).decode("ascii")
+    if isinstance(headers, dict):
+        headers["x-amzn-requestid"] = request_id
+    return request_id
+
+
+def _ready_messages(queue: Any) -> list[Any]:
+    """moto's `Queue.messages` (visible and not delayed), the clock read once per scan."""
+    now = time.time() * 1000
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _delayed_count(queue: Any) -> int:
+    """moto's `approximate_number_of_messages_delayed`, the clock read once."""
+    now = time.time() * 1000
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def _not_visible_count(queue: Any) -> int:
+    """moto's `approximate_number_of_messages_not_visible`, the clock read once."""
+    now = time.time() * 1000
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+def _delete_message(queue: Any, receipt_handle: str) -> None:
+    """moto's `Queue.delete_message` in one scan: every message that ever had the handle
+    goes, a handle already deleted is let be, and one never given out is an error."""
+    if receipt_handle in queue.deleted_messages:
+        return
+    kept = []
+    found = False
+    for message in queue._messages:
+        if message.receipt_handle == receipt_handle or (
+            receipt_handle in message._old_receipt_handles
+        ):
+            found = True
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(message.all_receipt_handles)
+        else:
+            kept.append(message)
+    if not found:
+        from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+        raise ReceiptHandleIsInvalid()
+    queue._messages = kept
+
+
+def _copy_for_receive(message_type: type, value: Any) -> Any:
+    """`deepcopy` as moto's SQS models call it, but a message (the copy a receive
+    answers with) copied shallowly: its only change, `_filter_message_attributes`,
+    assigns a new attribute dict, and the answer only reads the copy."""
+    if type(value) is message_type:
+        return copy.copy(value)
+    return copy.deepcopy(value)
 
 
 #: SQS actions whose answers are plain JSON (`_plain`), answered without the serializer.

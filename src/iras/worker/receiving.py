@@ -85,11 +85,11 @@ def record_receive_span(received: Sequence[Received], started_ns: int) -> None:
     """The `iras.receive` span of one receive call (`start_linked_span`'s), none when no
     message came traced: from the call's start, or from the first message's submission
     if later, since a long poll may have waited long before anything came, until now."""
-    if not received:
+    contexts = [message.trace_context for message in received]
+    if all(context is None for context in contexts):  # untraced (or nothing came): no span
         return
     submitted = min(m.request.submitted_at if m.request else 0.0 for m in received)
     start = max(started_ns, int(submitted * 1e9))
-    contexts = [message.trace_context for message in received]
     span = start_linked_span("iras.receive", contexts, start_time=start)
     if span is not None:
         if span.is_recording():  # above 1: a request came again (a worker died, or was slow)
