@@ -98,6 +98,30 @@ def test_the_per_message_fixes_keep_moto_s_queue_state() -> None:
     assert len(queue._messages) == 10
 
 
+def test_a_queue_remembers_a_bounded_number_of_deleted_handles() -> None:
+    import moto.sqs.models as sqs_models
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    assert speedups.apply()
+    backend = sqs_models.SQSBackend("us-east-1", DEFAULT_ACCOUNT_ID)
+    queue = backend.create_queue("bounded")
+    handles = []
+    for i in range(40):
+        backend.send_message("bounded", f"body {i}")
+        (message,) = backend.receive_message("bounded", 1, 0, 60)
+        handles.append(message.receipt_handle)
+        backend.delete_message("bounded", message.receipt_handle)
+    assert all(handle in queue.deleted_messages for handle in handles)
+    queue.deleted_messages = speedups.RecentHandles(queue.deleted_messages, kept=10)
+    assert len(queue.deleted_messages) == 10
+    backend.delete_message("bounded", handles[-1])  # a recent one again: let be
+    backend.send_message("bounded", "one more")
+    (message,) = backend.receive_message("bounded", 1, 0, 60)
+    backend.delete_message("bounded", message.receipt_handle)
+    assert len(queue.deleted_messages) == 10
+    assert handles[-1] in queue.deleted_messages and handles[0] not in queue.deleted_messages
+
+
 def test_request_ids_and_receipt_handles_are_shaped_as_moto_s() -> None:
     import string
 

@@ -21,7 +21,8 @@ Then, per message, at IRAS's depths (tens of messages) and costs that grow with 
 message of the queue (here once per scan); `receive_message` deep-copies every message it
 returns (here a shallow copy: the one change to the copy, filtering its message
 attributes, assigns a new dict); and `Queue.delete_message` scans the queue twice, building
-a list of every message's receipt handles as it goes (here one scan).
+a list of every message's receipt handles as it goes (here one scan), and remembers every
+deleted message's handles for as long as the process lives (here the last 50,000).
 
 Two more are moto's per-call set-up, not SQS's alone. `BaseResponse.call_action` lists a
 response class's methods with `inspect.getmembers` on every call (kept per class here:
@@ -52,7 +53,7 @@ import logging
 import os
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -198,9 +199,43 @@ def _not_visible_count(queue: Any) -> int:
     return sum(1 for m in queue._messages if not now > m.visible_at)
 
 
+#: Receipt handles of deleted messages each queue remembers (moto keeps every one, which
+#: grows by ~0.5 KB per message for as long as the embedded AWS runs).
+DELETED_HANDLES_KEPT = 50_000
+
+
+class RecentHandles:
+    """The last `kept` receipt handles added, as the set moto's queue reads them: a
+    second delete of a recent message is let be, as moto does; one from long ago (which
+    IRAS never makes) is an invalid handle."""
+
+    def __init__(self, handles: Any = (), kept: int = DELETED_HANDLES_KEPT) -> None:
+        self._kept = kept
+        self._handles: dict[str, None] = {}
+        self.update(handles)
+
+    def __contains__(self, handle: object) -> bool:
+        return handle in self._handles
+
+    def __len__(self) -> int:
+        return len(self._handles)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._handles)
+
+    def update(self, handles: Any) -> None:
+        for handle in handles:
+            self._handles.pop(handle, None)
+            self._handles[handle] = None
+        while len(self._handles) > self._kept:
+            del self._handles[next(iter(self._handles))]
+
+
 def _delete_message(queue: Any, receipt_handle: str) -> None:
     """moto's `Queue.delete_message` in one scan: every message that ever had the handle
-    goes, a handle already deleted is let be, and one never given out is an error."""
+    goes, a recently deleted handle is let be, and one never given out is an error."""
+    if not isinstance(queue.deleted_messages, RecentHandles):
+        queue.deleted_messages = RecentHandles(queue.deleted_messages)
     if receipt_handle in queue.deleted_messages:
         return
     kept = []
