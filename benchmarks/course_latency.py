@@ -84,7 +84,7 @@ def course_serve(log: Path, **env: str) -> Iterator[tuple[str, str]]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*IRAS_SERVE, "--port", str(port), "--aws-port", str(aws_port)],
-            env={**clean, **env},
+            env={**clean, "IRAS_RESULT_CACHE": "false", **env},  # round 2 sends the same images
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -58,6 +58,7 @@ class Gateway:
             "IRAS_LEADER_LEASE_S": str(LEASE_S),
             "IRAS_RATE_LIMIT_PER_S": "0",
             "IRAS_INFERENCE_THREADS": "1",
+            "IRAS_RESULT_CACHE": "false",  # the same images again and again: load for the fleet
         }
         log = (self.log_dir / f"{self.name}.log").open("ab")
         self.process = subprocess.Popen(

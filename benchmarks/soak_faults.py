@@ -73,6 +73,7 @@ async def run(args: argparse.Namespace, images: list[Upload], log_dir: Path) -> 
         # One client at concurrency 50 is a load generator, not an abuser.
         "IRAS_RATE_LIMIT_PER_S": "0",
         "IRAS_INFERENCE_THREADS": "1",
+        "IRAS_RESULT_CACHE": "false",  # 100 images sent 100 times: load for the fleet
     }
     os.environ.update(dummy_credentials(os.environ))
     with embedded_aws(0) as endpoint:

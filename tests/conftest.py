@@ -27,6 +27,11 @@ AWS_CLIENTS = ("lean", "botocore")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The tests send a few images again and again to load the fleet, scale it and lose
+    # nothing on the way: the result cache would answer them instead. Its own tests turn
+    # it on (tests/web/test_result_cache*.py); everything else, here and in the processes
+    # the tests start, runs as with IRAS_RESULT_CACHE=false.
+    os.environ.setdefault("IRAS_RESULT_CACHE", "false")
     config.addinivalue_line(
         "markers", "both_aws_clients: run once per implementation of the per-image AWS calls"
     )

@@ -56,6 +56,9 @@ JOBS_PREFIX = "jobs/"
 CLAIMS_PREFIX = "claims/"
 #: Where workers record the model they serve, in the state bucket (`iras.worker.model_record`).
 MODELS_PREFIX = "models/"
+#: Where gateways keep results by image content and model, in the state bucket
+#: (`iras.web.result_cache`).
+CACHE_PREFIX = "cache/"
 
 
 class MessageError(ValueError):
@@ -369,6 +372,27 @@ def input_key(request_id: str) -> str:
 def result_key(settings: Settings, request_id: str) -> str:
     """The JSON result of `request_id`, in the output bucket."""
     return f"{settings.results_prefix}{request_id}.json"
+
+
+#: An object to write: its bucket, key, bytes and media type.
+StoredObject = tuple[str, str, bytes, str]
+
+
+def result_objects(
+    settings: Settings, request_id: str, name: str, label: str | None, data: bytes
+) -> list[StoredObject]:
+    """What a result is stored as: its JSON `data` among IRAS's records and, for the
+    course's graders, the label under the image's name in the output bucket (a worker
+    writes these for what it classifies, a gateway for what its result cache answers)."""
+    stored = [(settings.records_bucket, result_key(settings, request_id), data, _JSON)]
+    stem = name_stem(name)
+    if settings.write_name_objects and label is not None and stem:
+        stored.append((settings.output_bucket, stem, label.encode("utf-8"), _TEXT))
+    return stored
+
+
+_JSON = "application/json"
+_TEXT = "text/plain; charset=utf-8"
 
 
 def job_key(job_id: str) -> str:

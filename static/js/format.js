@@ -42,11 +42,13 @@ export function formatProgress(done, total) {
   return `${done}/${total}`;
 }
 
-/** "efficientnet_lite0 · worker-1 · batch 84 ms": which model and worker made a result. */
+/** "efficientnet_lite0 · worker-1 · batch 84 ms": which model and worker made a result
+ * (" · cached" when the result cache answered with that classification). */
 export function formatOrigin(result) {
   const parts = [result.model, result.worker];
   const inferenceMs = result.timings?.inference_ms;
   if (typeof inferenceMs === "number") parts.push(`batch\u00a0${Math.round(inferenceMs)}\u00a0ms`);
+  if (result.cached === true) parts.push("cached");
   return parts.filter(Boolean).join(" · ");
 }
 

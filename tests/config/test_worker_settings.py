@@ -175,7 +175,7 @@ def test_the_scan_sees_the_worker_code() -> None:
     assert borrowed["iras.infra.provision"] == {"find_queue_url"}
     assert not {"iras.web.app", "iras.scaler.controller"} & (set(own) | set(borrowed))
     reads = read_by_workers()
-    assert reads["write_name_objects"] == {"iras.worker.publishing"}
+    assert reads["write_name_objects"] == {"iras.messages"}  # `result_objects`, the worker's
     assert reads["results_prefix"] == {"iras.messages"}
     assert {"region", "instance_id", "model_weights", "batch_size"} <= set(reads)
     assert "message_retention_s" not in reads  # provisioning's, not find_queue_url's

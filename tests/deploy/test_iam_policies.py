@@ -445,7 +445,7 @@ WORKERS, OTHER_GROUP = group_arn(DEFAULTS.asg_name), group_arn("someone-elses")
     [
         ("web-tier.json", "s3:PutObject", UPLOAD, True),
         ("web-tier.json", "s3:PutObject", MANIFEST, True),
-        ("web-tier.json", "s3:PutObject", RESULT, False),  # results are the worker's to write
+        ("web-tier.json", "s3:PutObject", RESULT, True),  # those the result cache answers
         ("web-tier.json", "s3:GetObject", RESULT, True),
         ("web-tier.json", "s3:GetObject", MANIFEST, True),
         ("web-tier.json", "s3:GetObject", UPLOAD, False),
@@ -551,10 +551,14 @@ def test_the_separate_state_bucket_is_apart_from_the_output_bucket() -> None:
         ("web-tier.json", "s3:GetObject", STATE_LEASE, True),
         ("web-tier.json", "s3:GetObject", STATE_RESULT, True),  # lookups and the readiness probe
         ("web-tier.json", "s3:ListBucket", s3_arn(STATE), True),  # a missing result is a 404
-        ("web-tier.json", "s3:PutObject", STATE_RESULT, False),
+        ("web-tier.json", "s3:PutObject", STATE_RESULT, True),  # a cached answer's result
+        ("web-tier.json", "s3:PutObject", s3_arn(OUTPUT, "cat"), True),  # and its name object
+        ("web-tier.json", "s3:PutObject", s3_arn(STATE, "cat"), False),  # names stay in output
+        ("web-tier.json", "s3:PutObject", s3_arn(STATE, "cache/m/1/int8/ab.json"), True),
+        ("web-tier.json", "s3:GetObject", s3_arn(STATE, "cache/m/1/int8/ab.json"), True),
+        ("app-tier.json", "s3:PutObject", s3_arn(STATE, "cache/m/1/int8/ab.json"), False),
+        ("web-tier.json", "s3:PutObject", s3_arn(STATE, model_key("defects", "3")), False),
         ("web-tier.json", "s3:GetObject", OUTPUT_RESULT, False),
-        ("web-tier.json", "s3:PutObject", OUTPUT_MANIFEST, False),
-        ("web-tier.json", "s3:PutObject", OUTPUT_LEASE, False),
         ("web-tier.json", "s3:GetObject", s3_arn(OUTPUT, "cat"), False),
         ("provisioner.json", "s3:CreateBucket", s3_arn(STATE), True),
         ("provisioner.json", "s3:CreateBucket", s3_arn(OUTPUT), True),

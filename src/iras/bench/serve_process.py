@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import signal
 import socket
 import subprocess
@@ -47,7 +48,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(extra_args: Sequence[str] = ()) -> Iterator[Served]:
-    """`iras serve` on free ports, ready, for the duration of the block."""
+    """`iras serve` on free ports, ready, for the duration of the block.
+
+    Its result cache is off unless IRAS_RESULT_CACHE says otherwise: a benchmark sends the
+    same images again and again, and measures the fleet, not the cache.
+    """
     port, aws_port = free_port(), free_port()
     command = [sys.executable, "-m", "iras", "serve", "--port", str(port)]
     command += ["--aws-port", str(aws_port), *extra_args]
@@ -55,7 +60,8 @@ def serving(extra_args: Sequence[str] = ()) -> Iterator[Served]:
         prefix="iras-bench-serve-", suffix=".log", delete=False
     ) as log:
         log_path = Path(log.name)
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "IRAS_RESULT_CACHE": os.environ.get("IRAS_RESULT_CACHE", "false")}
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_ready(process, port, log_path)
         yield Served(f"http://127.0.0.1:{port}", process.pid, log_path)

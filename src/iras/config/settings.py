@@ -19,7 +19,7 @@ from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from iras.config.course import check_course_id
-from iras.messages import CLAIMS_PREFIX, INPUTS_PREFIX, JOBS_PREFIX, MODELS_PREFIX
+from iras.messages import CACHE_PREFIX, CLAIMS_PREFIX, INPUTS_PREFIX, JOBS_PREFIX, MODELS_PREFIX
 from iras.model.builtin import BUILTIN_MODELS
 from iras.model.providers import CPU as CPU_PROVIDER
 from iras.model.providers import parse_providers
@@ -412,6 +412,20 @@ class Settings(BaseSettings):
             "Most jobs kept in memory; the oldest are forgotten first, but never one a request "
             "waits on or a WebSocket follows (those may briefly take the book past it)."
         ),
+    )
+    result_cache: bool = Field(
+        True,
+        description=(
+            "Answer an image already classified (the same bytes, the same model name, version "
+            "and precision) from the result cache, without queueing it: in memory, and under "
+            "`cache/` in the state bucket, shared by gateways and kept across restarts. "
+            "Concurrent uploads of one new image are classified once."
+        ),
+    )
+    result_cache_entries: int = Field(
+        20_000,
+        ge=1,
+        description="Most results the result cache keeps in memory (~0.6 KB each).",
     )
     send_batch_wait_ms: float = Field(
         5.0,
@@ -1008,9 +1022,9 @@ def environment_variable(name: str) -> str:
 
 def _outside_taken_folders(setting: str, key: str, *, example: str) -> None:
     """Refuse a key (or folder) of the output bucket inside the manifests', uploads' or
-    claims' folders or the fleet's model records, whose objects it would overwrite or be
-    overwritten by."""
-    for taken in (JOBS_PREFIX, INPUTS_PREFIX, CLAIMS_PREFIX, MODELS_PREFIX):
+    claims' folders, the fleet's model records or the result cache, whose objects it would
+    overwrite or be overwritten by."""
+    for taken in (JOBS_PREFIX, INPUTS_PREFIX, CLAIMS_PREFIX, MODELS_PREFIX, CACHE_PREFIX):
         if key.startswith(taken):
             raise ValueError(
                 f"{setting} {key!r} is inside {taken!r}, which holds other objects: give it "

@@ -30,6 +30,7 @@ from iras.aws.types import OutboundMessage
 from iras.config import Settings
 from iras.infra.provision import find_queue_url
 from iras.messages import GatewayReport
+from iras.model.errors import ModelError
 from iras.scaler.controller import Scaler, scaling_config
 from iras.scaler.fleet import FleetConfigError
 from iras.scaler.fleets import make_fleet
@@ -42,6 +43,7 @@ from iras.web.metrics import GatewayMetrics
 from iras.web.readiness import ListenerWatch, Readiness
 from iras.web.replies import create_reply_queue, delete_reply_queue, listen_for_replies
 from iras.web.reply_claim import ReplyQueueClaim
+from iras.web.result_cache import ResultCache, model_identity
 from iras.web.sender import BatchingSender
 from iras.web.sockets import SocketSlots
 from iras.web.submit import Submitter
@@ -106,6 +108,8 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.submitter is not None and self.submitter.front is not None:
+            await self.submitter.front.close()
         if self._sender is not None:
             await self._sender.close()
         if self.lease is not None:  # first: another gateway leads at its next read
@@ -163,7 +167,14 @@ class Gateway:
             companions=lambda: self.submitter.storing if self.submitter else 0,
         )
         self.submitter = Submitter(
-            settings, self.aws, self.book, self._sender, reply_url, on_submit=self._on_submit
+            settings,
+            self.aws,
+            self.book,
+            self._sender,
+            reply_url,
+            on_submit=self._on_submit,
+            cache=self._result_cache(),
+            on_cached=lambda source: self.metrics.cached_answers.labels(source).inc(),
         )
         if settings.autoscaler:
             await self._start_scaler(request_url)
@@ -188,6 +199,28 @@ class Gateway:
             request_url,
             reply_url,
             "kept" if self.keeps_reply_queue else "deleted",
+        )
+
+    def _result_cache(self) -> ResultCache | None:
+        """The result cache (IRAS_RESULT_CACHE), for the model the settings give the fleet."""
+        settings = self.settings
+        if not settings.result_cache:
+            return None
+        try:
+            identity = model_identity(settings)
+        except (ModelError, OSError) as error:  # your own model, on the workers' disks only
+            log.warning("result cache off: the gateway cannot read the model's card: %s", error)
+            return None
+        log.info(
+            "result cache on: %s %s (%s), up to %d in memory, shared under %s",
+            identity.name,
+            identity.version,
+            identity.precision,
+            settings.result_cache_entries,
+            identity.folder,
+        )
+        return ResultCache(
+            self.aws.objects, settings.records_bucket, identity, settings.result_cache_entries
         )
 
     async def _start_scaler(self, request_url: str) -> None:
@@ -244,6 +277,8 @@ class Gateway:
     def _deliver(self, result: dict[str, Any]) -> None:
         if self.scaler is not None:  # every result: its worker's rate, boot time, an image
             self.scaler.observe_result(result)
+        if self.submitter is not None and self.submitter.front is not None:
+            self.submitter.front.landed(result)  # before the book: followers then see it
         job = self.book.deliver(result)
         if job is not None:
             self.metrics.observe_result(result, self.book.age_s(job))  # outcome, stages

@@ -97,7 +97,7 @@ class GoldenCheck:
         started_s = self._clock()
         try:
             job = await submitter.submit(
-                [golden_image(gateway.settings.max_image_pixels)], manifest=False
+                [golden_image(gateway.settings.max_image_pixels)], manifest=False, cached=False
             )
         except AwsUnavailable as error:
             return NotReady("aws_unavailable", f"the golden image was not accepted: {error}")

@@ -98,6 +98,13 @@ class GatewayMetrics:
         self.results = Counter(
             "iras_results", "Results received from workers", ["outcome"], registry=r
         )
+        self.cached_answers = Counter(
+            "iras_cached_answers",
+            "Requests answered by the result cache, not the fleet: from an entry (cache) or "
+            "from the result of an upload of the same image in flight (flight)",
+            ["source"],
+            registry=r,
+        )
         self.unmatched_results = Counter(
             "iras_unmatched_results",
             "Results received again and ignored: duplicates (SQS delivers at least once)",

@@ -91,6 +91,15 @@ class ClassifiedResult(_ResultIds):
     label: str = Field(description="The best label; the same as `top[0].label`.")
     top: list[Scored] = Field(description="The best labels, most likely first (IRAS_TOP_K).")
     timings: dict[str, float] = Field(description=_TIMINGS)
+    cached: bool | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "`true` when the result cache answered (IRAS_RESULT_CACHE): the same bytes were "
+            "classified before by the same model, name, version and precision; `worker` and "
+            "`timings` are then that classification's. Absent otherwise."
+        ),
+        json_schema_extra=_without_default,
+    )
 
 
 class FailedResult(_ResultIds):

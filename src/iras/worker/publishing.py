@@ -28,7 +28,7 @@ from iras.aws import AwsClients
 from iras.aws.errors import AWS_ERRORS
 from iras.aws.queues import MISSING_QUEUE_CODES
 from iras.config import Settings
-from iras.messages import Result, encode_result, name_stem, result_key
+from iras.messages import Result, encode_result, result_objects
 from iras.telemetry.log_context import request_ids
 from iras.telemetry.propagation import traced_message
 from iras.worker.receiving import Received
@@ -125,13 +125,7 @@ class Publisher:
     async def _put_result(self, result: Result, data: bytes) -> None:
         """The result object (among IRAS's records) and, for the course's graders, the
         label under the name (in the output bucket)."""
-        settings = self._settings
-        key = result_key(settings, result.request_id)
-        writes = [(settings.records_bucket, key, data, "application/json")]
-        stem = name_stem(result.name)
-        if settings.write_name_objects and result.label is not None and stem:
-            label = result.label.encode("utf-8")
-            writes.append((settings.output_bucket, stem, label, "text/plain; charset=utf-8"))
+        writes = result_objects(self._settings, result.request_id, result.name, result.label, data)
         await asyncio.gather(
             *(
                 self._aws.objects.put(bucket, key, blob, content_type=media)
