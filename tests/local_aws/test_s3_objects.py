@@ -139,7 +139,7 @@ LEFT_TO_MOTO = {
     "range": ("GET", "/{b}/k", {"Range": "bytes=0-4"}, b"", HOST),
     "query string": ("GET", "/{b}/k?response-content-type=text/plain", {}, b"", HOST),
     "conditional": ("GET", "/{b}/k", {"If-Match": '"nope"'}, b"", HOST),
-    "missing key": ("GET", "/{b}/never-written", {}, b"", HOST),
+    "missing key, XML to escape": ("GET", "/{b}/never&written", {}, b"", HOST),
     "missing bucket get": ("GET", "/no-such-bucket-here/k", {}, b"", HOST),
     "missing bucket put": ("PUT", "/no-such-bucket-here/k", {}, BODY, HOST),
     "head": ("HEAD", "/{b}/k", {}, b"", HOST),
@@ -194,6 +194,23 @@ def test_errors_are_motos(objects: S3Objects) -> None:
     assert (status, b"<Code>NoSuchBucket</Code>" in body) == ("404 NOT FOUND", True)
     status, _, body = call(objects, "GET", "/no-such-bucket-here/k", headers=LEAN_GET)
     assert (status, b"<Code>NoSuchBucket</Code>" in body) == ("404 NOT FOUND", True)
+
+
+@pytest.mark.parametrize("headers", [LEAN_GET, BOTOCORE_GET])
+@pytest.mark.parametrize("key", ["cache/m/1/int8/ab12.json", "ü/€/never-😀", "a&b<c>.json"])
+def test_a_missing_key_is_answered_as_moto_answers(
+    objects: S3Objects, headers: dict[str, str], key: str
+) -> None:
+    """The result cache asks for an entry of every new image: that 404 is the fast
+    path's, the same as moto's (a key that XML must escape is still moto's to answer)."""
+    path = object_path(key)
+    before = Counter(objects.served)
+    through_fast_path = call(objects, "GET", path, headers=headers)
+    moto_itself = call(objects.fallback, "GET", path, headers=headers)
+    assert comparable(through_fast_path) == comparable(moto_itself)
+    assert through_fast_path[0] == "404 NOT FOUND"
+    escaped = any(char in key for char in "&<>")
+    assert objects.served - before == (Counter() if escaped else Counter({"404 NOT FOUND": 1}))
 
 
 def test_versioned_buckets_are_left_to_moto(dispatch: FastDispatch, objects: S3Objects) -> None:
