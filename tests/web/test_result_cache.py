@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from iras.web.result_cache import (
     ResultCache,
     content_digest,
     content_digests,
+    model_identity,
 )
 from tests.support import image_bytes
 from tests.web.conftest import Service, serve_gateway, wait_ready
@@ -119,7 +121,16 @@ async def test_concurrent_uploads_of_one_new_image_are_classified_once(service: 
         fresh[0]["timings"]["batch_id"]
     }
     metrics = (await service.http.get("/metrics")).text
-    assert 'iras_cached_answers_total{source="flight"} 7.0' in metrics
+    answered = {
+        source: float(count)
+        for source, count in re.findall(
+            r'^iras_cached_answers_total\{source="(\w+)"\} (\S+)$', metrics, re.MULTILINE
+        )
+    }
+    # All seven arrive while the one is classified (its batch alone waits 50 ms), so they
+    # follow its flight; one slowed past that on a loaded machine finds the entry instead.
+    assert answered.get("flight", 0) >= 1
+    assert answered.get("flight", 0) + answered.get("cache", 0) == 7
 
 
 async def test_the_deep_readiness_check_always_asks_the_fleet(
@@ -137,12 +148,16 @@ async def test_the_deep_readiness_check_always_asks_the_fleet(
 
 
 async def test_another_gateway_answers_from_the_bucket(
-    service: Service, gateway_settings: Settings, settings: Settings
+    service: Service, gateway_settings: Settings, settings: Settings, aws: AwsClients
 ) -> None:
     """Entries outlive a gateway's memory: a second gateway (or this one, restarted)
     answers an image the first one classified, queueing nothing."""
     image = image_bytes(seed=403)
     original = await classified(service.http, "first.jpg", image)
+    entry = f"{model_identity(gateway_settings).folder}{content_digest(image)}.json"
+    async with asyncio.timeout(10):  # written beside the answer, not before it
+        while not await aws.objects.list_keys(settings.records_bucket, entry):  # noqa: ASYNC110 - polled in S3
+            await asyncio.sleep(0.02)
     endpoint = str(settings.endpoint_url)
     before = sends(endpoint)
     async with (
